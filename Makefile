@@ -1,0 +1,64 @@
+# CSBSR crack inspection for QGIS.
+#   make demo    install what is missing, then run the main job on the shipped sample
+#   make test    install what is missing, then run every test
+# Set-up follows ../shared/env/RECIPE.md: QGIS 3.22 from Debian, one venv made by Debian's
+# /usr/bin/python3 with --system-site-packages, exact pins in requirements/dev.lock.txt.
+SHELL       := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+SYS_PY      := /usr/bin/python3
+APT_PKGS    := qgis python3-qgis qgis-providers python3-venv python3-pip xvfb xauth poppler-utils
+LOCK        := requirements/dev.lock.txt
+PIP_FLAGS   := --disable-pip-version-check
+# CPU wheel unless the machine has an NVIDIA driver: then the CUDA build of the same torch version
+# (override with `make setup TORCH_SPEC=...`, e.g. a pinned CUDA wheel index; see README).
+TORCH_VERSION := 2.13.0
+TORCH_SPEC  ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then echo "torch==$(TORCH_VERSION)"; else echo "torch==$(TORCH_VERSION)+cpu"; fi)
+OUT         ?= build/demo
+export DEBIAN_FRONTEND := noninteractive
+export QT_QPA_PLATFORM ?= offscreen
+# Never point the wheels' PROJ/GDAL at Debian's data (or vice versa): each lib finds its own.
+unexport PROJ_LIB PROJ_DATA GDAL_DATA GDAL_DRIVER_PATH
+
+.PHONY: setup apt venv check test test-all lint demo bench train sample model-info package deploy screenshot clean
+setup: apt venv
+
+apt:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "apt: installing" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "apt: run 'sudo make apt' (root is needed for: $$missing)"; exit 1; fi; \
+	  apt-get update -qq; apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
+	else echo "apt: all present"; fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: $(LOCK) pyproject.toml
+	@test -x $(PY) || $(SYS_PY) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q $(PIP_FLAGS) -r $(LOCK)
+	@$(PY) -c "import torch" 2>/dev/null && echo "torch already installed: $$($(PY) -c 'import torch;print(torch.__version__)')" \
+	  || $(PY) -m pip install -q $(PIP_FLAGS) "$(TORCH_SPEC)"
+	$(PY) -m pip install -q $(PIP_FLAGS) --no-deps --no-build-isolation -e .
+	@touch $@
+
+check: setup
+	$(PY) scripts/check_env.py qgis-first build/check-qgis-first
+	$(PY) scripts/check_env.py wheels-first build/check-wheels-first
+
+test: setup
+	$(PY) -m pytest -m "not slow"
+
+test-all: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+demo: setup
+	$(VENV)/bin/csbsr run resources/sample/sample_ortho.tif --out $(OUT) --overwrite
+
+model-info: setup
+	$(VENV)/bin/csbsr model-info --config paper
+	$(VENV)/bin/csbsr model-info --config lite
+
+clean:
+	rm -rf $(VENV) build dist

@@ -1,0 +1,97 @@
+"""The ``csbsr`` command line: argparse, logging set-up, and error-to-exit-code mapping.
+
+Each sub-command lives in ``core/commands/<name>.py`` and exposes ``register(subparsers)``,
+which adds its parser and sets ``func(args, progress) -> int``. Heavy imports (torch,
+rasterio...) happen inside ``func`` so ``csbsr --help`` stays fast.
+
+Exit codes: 0 success, 2 a user error (one line naming the problem and the fix; the full
+traceback with ``--debug``), 130 cancelled (Ctrl-C), no partial outputs left behind.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import signal
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .errors import Cancelled, CsbsrError
+from .progress import ConsoleProgress
+
+COMMAND_MODULES = (
+    "model_info",
+    "train",
+    "evaluate",
+    "detect",
+    "run",
+    "vectorize",
+    "report",
+    "diagnose",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every available sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="csbsr",
+        description="CSBSR crack inspection: blind super-resolution + crack segmentation "
+        "over georeferenced orthophotos, vectorized into measured crack lines.",
+    )
+    parser.add_argument("--version", action="version", version=f"csbsr {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        modname = f"{__package__}.commands.{name}"
+        if importlib.util.find_spec(modname) is None:
+            continue
+        importlib.import_module(modname).register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    progress = ConsoleProgress()
+    if args.quiet:
+        progress.stream = open(__import__("os").devnull, "w")  # noqa: SIM115
+
+    def _on_sigint(signum: int, frame: object) -> None:
+        if progress.is_cancelled():  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        progress.cancel()
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, _on_sigint)
+    except ValueError:  # not the main thread (e.g. called from a test thread)
+        previous = None
+    try:
+        return int(args.func(args, progress) or 0)
+    except (Cancelled, KeyboardInterrupt):
+        progress.stream.write("\n")
+        print("csbsr: cancelled; no partial outputs were left", file=sys.stderr)
+        return 130
+    except CsbsrError as exc:
+        if args.debug:
+            raise
+        progress.stream.write("\n")
+        print(f"csbsr: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

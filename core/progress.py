@@ -1,0 +1,161 @@
+"""The QGIS-free progress/cancel protocol shared by the CLI, the tests and the plugin.
+
+A ``Progress`` has four methods. ``sub_progress`` maps a stage onto its share of 0-100 and
+``check_cancelled`` raises :class:`~.errors.Cancelled`. Callbacks may run on a worker thread,
+so implementations must not touch a GUI directly.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Protocol, TextIO, runtime_checkable
+
+from .errors import Cancelled
+
+
+@runtime_checkable
+class Progress(Protocol):
+    """Receiver of progress, status text and warnings; the source of cancellation."""
+
+    def set_progress(self, percent: float) -> None:
+        """Report overall progress in percent (0-100)."""
+
+    def set_status(self, text: str) -> None:
+        """Report a short human-readable status line (e.g. tiles/s, ETA, device)."""
+
+    def warn(self, text: str) -> None:
+        """Report a non-fatal problem the user should read."""
+
+    def is_cancelled(self) -> bool:
+        """Return True once the user asked to stop."""
+
+
+class NullProgress:
+    """A progress that records nothing and is never cancelled."""
+
+    def set_progress(self, percent: float) -> None:  # noqa: D102
+        pass
+
+    def set_status(self, text: str) -> None:  # noqa: D102
+        pass
+
+    def warn(self, text: str) -> None:  # noqa: D102
+        pass
+
+    def is_cancelled(self) -> bool:  # noqa: D102
+        return False
+
+
+class RecordingProgress(NullProgress):
+    """Keeps every call, for tests and for callers that want a log; can cancel at a percent."""
+
+    def __init__(self, cancel_at_percent: float | None = None) -> None:
+        self.percents: list[float] = []
+        self.statuses: list[str] = []
+        self.warnings: list[str] = []
+        self.cancel_at_percent = cancel_at_percent
+
+    def set_progress(self, percent: float) -> None:  # noqa: D102
+        self.percents.append(float(percent))
+
+    def set_status(self, text: str) -> None:  # noqa: D102
+        self.statuses.append(text)
+
+    def warn(self, text: str) -> None:  # noqa: D102
+        self.warnings.append(text)
+
+    def is_cancelled(self) -> bool:  # noqa: D102
+        if self.cancel_at_percent is None:
+            return False
+        return bool(self.percents) and self.percents[-1] >= self.cancel_at_percent
+
+
+class ConsoleProgress(NullProgress):
+    """A one-line text progress bar on a terminal stream (stderr by default)."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self._percent = 0.0
+        self._status = ""
+        self._last_draw = 0.0
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Mark the run as cancelled (called from a signal handler)."""
+        self._cancelled = True
+
+    def set_progress(self, percent: float) -> None:  # noqa: D102
+        self._percent = max(0.0, min(100.0, float(percent)))
+        self._draw()
+
+    def set_status(self, text: str) -> None:  # noqa: D102
+        self._status = text
+        self._draw()
+
+    def warn(self, text: str) -> None:  # noqa: D102
+        self.stream.write(f"\nwarning: {text}\n")
+        self.stream.flush()
+
+    def is_cancelled(self) -> bool:  # noqa: D102
+        return self._cancelled
+
+    def finish(self) -> None:
+        """End the bar with a newline."""
+        self._draw(force=True)
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.2 and self._percent < 100.0:
+            return
+        self._last_draw = now
+        filled = int(self.width * self._percent / 100.0)
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"\r[{bar}] {self._percent:5.1f}% {self._status}"
+        self.stream.write(line[:160].ljust(80))
+        self.stream.flush()
+
+
+class _SubProgress:
+    """Maps 0-100 of a stage onto [start, end] of its parent."""
+
+    def __init__(self, parent: Progress, start: float, end: float) -> None:
+        self.parent = parent
+        self.start = start
+        self.end = end
+
+    def set_progress(self, percent: float) -> None:
+        p = max(0.0, min(100.0, float(percent)))
+        self.parent.set_progress(self.start + (self.end - self.start) * p / 100.0)
+
+    def set_status(self, text: str) -> None:
+        self.parent.set_status(text)
+
+    def warn(self, text: str) -> None:
+        self.parent.warn(text)
+
+    def is_cancelled(self) -> bool:
+        return self.parent.is_cancelled()
+
+
+def sub_progress(parent: Progress, start: float, end: float) -> Progress:
+    """Return a progress whose 0-100 maps onto ``[start, end]`` percent of ``parent``."""
+    return _SubProgress(parent, start, end)
+
+
+def check_cancelled(progress: Progress) -> None:
+    """Raise :class:`Cancelled` if the user asked to stop."""
+    if progress.is_cancelled():
+        raise Cancelled("cancelled by the user; no output was written")
+
+
+def format_eta(seconds: float) -> str:
+    """Format a duration in seconds as ``H:MM:SS`` or ``M:SS``."""
+    if seconds != seconds or seconds < 0 or seconds == float("inf"):
+        return "?"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
