@@ -64,7 +64,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     progress = ConsoleProgress()
     if args.quiet:
-        progress.stream = open(__import__("os").devnull, "w")  # noqa: SIM115
+        progress.stream = open(__import__("os").devnull, "w")
 
     def _on_sigint(signum: int, frame: object) -> None:
         if progress.is_cancelled():  # second Ctrl-C: stop now

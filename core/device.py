@@ -181,7 +181,8 @@ def cuda_summary() -> str:
     import torch
 
     if not _cuda_available():
-        return f"torch {torch.__version__}: CUDA build {torch.version.cuda or 'none'}, no usable GPU"
+        build = torch.version.cuda or "none"
+        return f"torch {torch.__version__}: CUDA build {build}, no usable GPU"
     names = ", ".join(_gpu_description(i) for i in range(torch.cuda.device_count()))
     return f"torch {torch.__version__}: CUDA {torch.version.cuda}, {names}"
 

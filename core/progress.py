@@ -33,16 +33,16 @@ class Progress(Protocol):
 class NullProgress:
     """A progress that records nothing and is never cancelled."""
 
-    def set_progress(self, percent: float) -> None:  # noqa: D102
+    def set_progress(self, percent: float) -> None:
         pass
 
-    def set_status(self, text: str) -> None:  # noqa: D102
+    def set_status(self, text: str) -> None:
         pass
 
-    def warn(self, text: str) -> None:  # noqa: D102
+    def warn(self, text: str) -> None:
         pass
 
-    def is_cancelled(self) -> bool:  # noqa: D102
+    def is_cancelled(self) -> bool:
         return False
 
 
@@ -55,16 +55,16 @@ class RecordingProgress(NullProgress):
         self.warnings: list[str] = []
         self.cancel_at_percent = cancel_at_percent
 
-    def set_progress(self, percent: float) -> None:  # noqa: D102
+    def set_progress(self, percent: float) -> None:
         self.percents.append(float(percent))
 
-    def set_status(self, text: str) -> None:  # noqa: D102
+    def set_status(self, text: str) -> None:
         self.statuses.append(text)
 
-    def warn(self, text: str) -> None:  # noqa: D102
+    def warn(self, text: str) -> None:
         self.warnings.append(text)
 
-    def is_cancelled(self) -> bool:  # noqa: D102
+    def is_cancelled(self) -> bool:
         if self.cancel_at_percent is None:
             return False
         return bool(self.percents) and self.percents[-1] >= self.cancel_at_percent
@@ -85,19 +85,19 @@ class ConsoleProgress(NullProgress):
         """Mark the run as cancelled (called from a signal handler)."""
         self._cancelled = True
 
-    def set_progress(self, percent: float) -> None:  # noqa: D102
+    def set_progress(self, percent: float) -> None:
         self._percent = max(0.0, min(100.0, float(percent)))
         self._draw()
 
-    def set_status(self, text: str) -> None:  # noqa: D102
+    def set_status(self, text: str) -> None:
         self._status = text
         self._draw()
 
-    def warn(self, text: str) -> None:  # noqa: D102
+    def warn(self, text: str) -> None:
         self.stream.write(f"\nwarning: {text}\n")
         self.stream.flush()
 
-    def is_cancelled(self) -> bool:  # noqa: D102
+    def is_cancelled(self) -> bool:
         return self._cancelled
 
     def finish(self) -> None:

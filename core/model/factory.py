@@ -1,0 +1,255 @@
+"""Build CSBSR models from a :class:`ModelConfig`; save and load checkpoints.
+
+A checkpoint is two files with the same stem: ``<name>.safetensors`` (the weights, never a
+pickle) and ``<name>.json`` (the model card: format version, architecture, scale, expected
+input GSD, recommended threshold, normalisation, training data and metrics, software
+version, and the SHA-256 of the weights). ``load_model`` rebuilds the network from these
+files alone and refuses anything inconsistent with a :class:`CheckpointError`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Union
+
+from ..config import ModelConfig, Normalisation, from_dict, to_dict
+from ..errors import CheckpointError, ConfigError
+
+FORMAT_NAME = "csbsr-model"
+FORMAT_VERSION = 1
+DEFAULT_MODEL_NAME = "csbsr_lite_x4.safetensors"
+
+PathLike = Union[str, Path]
+
+
+def default_model_path() -> Path:
+    """Return the path of the shipped default model (``resources/models/``)."""
+    return Path(__file__).resolve().parents[2] / "resources" / "models" / DEFAULT_MODEL_NAME
+
+
+def _build_seg(cfg: ModelConfig, cond_dim: int) -> Any:
+    from .seg import BlurSkip, DilatedResNet34, LiteEncoder, PSPNet, UNet
+
+    def blurskip(feat_ch: int) -> Optional[BlurSkip]:
+        if not cfg.blurskip:
+            return None
+        return BlurSkip(feat_ch, cond_dim, cfg.blurskip_blocks, cfg.blurskip_hidden)
+
+    if cfg.seg_arch == "pspnet_resnet34":
+        return PSPNet(DilatedResNet34(), bins=(1, 2, 3, 6), ppm_ch=512, bottleneck_ch=1024,
+                      dec_chs=(256, 64, 64), aux_hidden=256, blurskip=blurskip(64))
+    if cfg.seg_arch == "psp_lite":
+        w = cfg.seg_width
+        return PSPNet(LiteEncoder(w), bins=(1, 2, 3, 6), ppm_ch=2 * w, bottleneck_ch=8 * w,
+                      dec_chs=(4 * w, 2 * w, w), aux_hidden=2 * w, blurskip=blurskip(w))
+    if cfg.seg_arch == "unet":
+        return UNet(cfg.seg_width, blurskip=blurskip(cfg.seg_width))
+    raise ConfigError(f"unknown seg_arch {cfg.seg_arch!r}")
+
+
+def _build_joint(cfg: ModelConfig) -> Any:
+    from .joint import JointSRSeg
+    from .sr import KBPN
+
+    sr = KBPN(scale=cfg.scale, channels=cfg.sr_channels, stages=cfg.sr_stages,
+              feat_depth=cfg.sr_feat_depth, kernel_size=cfg.kernel_size,
+              code_size=cfg.kernel_code, head_depth=cfg.kernel_head_depth,
+              conditioning=cfg.kernel_conditioning, embed_dim=cfg.kernel_embed_dim,
+              sft_hidden=cfg.sft_hidden)
+    seg = _build_seg(cfg, sr.conditioner.dim)
+    return JointSRSeg(sr, seg, use_blurskip=cfg.blurskip)
+
+
+#: the explicit name-to-builder table (one family today: KBPN + a segmentation network)
+BUILDERS: Dict[str, Callable[[ModelConfig], Any]] = {"csbsr": _build_joint}
+
+
+def build_model(cfg: ModelConfig) -> Any:
+    """Return a freshly initialised :class:`~.joint.JointSRSeg` for ``cfg``."""
+    return BUILDERS["csbsr"](cfg)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything needed to use a trained model, stored as JSON next to its weights.
+
+    Attributes:
+        model: the architecture.
+        input_gsd_m: ground sampling distance (m/px) of the LR input the model was trained
+            for; None when unknown (no resampling then).
+        recommended_threshold: probability threshold for the binary mask (chosen on val).
+        normalisation: how raster values map to the model's [0, 1] input.
+        halo_lr_px: overlap (LR px) that tiled inference needs on each side of a tile.
+        training: data sets and licences, schedule, wall time, machine.
+        metrics: validation metrics.
+        description: free text.
+        format_version, software_version, created_utc: provenance (filled on save).
+    """
+
+    model: ModelConfig
+    input_gsd_m: Optional[float] = None
+    recommended_threshold: float = 0.5
+    normalisation: Normalisation = field(default_factory=Normalisation)
+    halo_lr_px: int = 16
+    training: Dict[str, Any] = field(default_factory=dict)
+    metrics: Dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    format_version: int = FORMAT_VERSION
+    software_version: str = ""
+    created_utc: str = ""
+
+    @property
+    def scale(self) -> int:
+        """The SR factor."""
+        return self.model.scale
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a checkpoint, in eval mode, with its card and file path."""
+
+    model: Any
+    card: ModelCard
+    path: Path
+
+
+def _paths(path: PathLike) -> tuple:
+    p = Path(path)
+    if p.suffix == ".json":
+        return p.with_suffix(".safetensors"), p
+    if p.suffix != ".safetensors":
+        p = p.with_suffix(".safetensors") if p.suffix == "" else p
+    return p, p.with_suffix(".json")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model(model: Any, card: ModelCard, path: PathLike) -> Path:
+    """Save ``model`` weights as safetensors and ``card`` as JSON (atomically).
+
+    Returns:
+        The path of the ``.safetensors`` file.
+    """
+    from safetensors.torch import save
+
+    from .. import __version__
+
+    weights_path, card_path = _paths(path)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    _atomic_write_bytes(weights_path, save(state))
+    card = dataclasses.replace(
+        card, format_version=FORMAT_VERSION, software_version=__version__,
+        created_utc=card.created_utc or datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    doc = {"format": FORMAT_NAME, **to_dict(card),
+           "weights": {"file": weights_path.name, "sha256": _sha256(weights_path),
+                       "tensors": len(state)}}
+    _atomic_write_bytes(card_path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+    return weights_path
+
+
+def read_card(path: PathLike) -> ModelCard:
+    """Read and validate a model card (``.json``, or the card beside a ``.safetensors``).
+
+    Raises:
+        CheckpointError: missing, unparsable, not a CSBSR card, unknown format version, or an
+            invalid architecture.
+    """
+    _, card_path = _paths(path)
+    if not card_path.is_file():
+        raise CheckpointError(
+            f"model card not found: {card_path} (a model is a .safetensors file plus its "
+            ".json card with the same name; copy both)")
+    try:
+        doc = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"model card {card_path} is corrupt ({exc}); "
+                              "restore it from the original model package") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{card_path} is not a CSBSR model card "
+                              f"(expected \"format\": \"{FORMAT_NAME}\")")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{card_path}: model format version {version!r} is not supported by this "
+            f"version of the software (it reads version {FORMAT_VERSION}); "
+            "update the plugin or re-export the model")
+    body = {k: v for k, v in doc.items() if k not in ("format", "weights")}
+    try:
+        return from_dict(ModelCard, body)
+    except ConfigError as exc:
+        raise CheckpointError(f"{card_path}: invalid model card: {exc}") from exc
+
+
+def load_model(path: Optional[PathLike] = None, device: str = "cpu") -> LoadedModel:
+    """Rebuild a model from its safetensors weights and JSON card (never unpickles).
+
+    Args:
+        path: ``.safetensors`` or ``.json`` path; None = the shipped default model.
+        device: a torch device string.
+
+    Raises:
+        CheckpointError: a missing or corrupt file, a card/weights mismatch, or an unknown
+            format version.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights_path, card_path = _paths(path if path is not None else default_model_path())
+    if not weights_path.is_file():
+        hint = (" (the shipped default model is missing: reinstall the plugin or run "
+                "`make train`)" if path is None else "")
+        raise CheckpointError(f"model weights not found: {weights_path}{hint}")
+    card = read_card(card_path)
+    try:
+        doc = json.loads(card_path.read_text(encoding="utf-8"))
+        expected_sha = doc.get("weights", {}).get("sha256")
+    except (OSError, json.JSONDecodeError) as exc:  # pragma: no cover (read_card checked it)
+        raise CheckpointError(str(exc)) from exc
+    if expected_sha and _sha256(weights_path) != expected_sha:
+        raise CheckpointError(
+            f"{weights_path.name} does not match its card {card_path.name} (SHA-256 differs): "
+            "the weights were modified or belong to another model; copy the pair again")
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"model weights {weights_path} are corrupt or not safetensors "
+                              f"({exc}); restore the file") from exc
+    model = build_model(card.model)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [k for k in set(expected) & set(state) if expected[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        raise CheckpointError(
+            f"{weights_path.name} does not fit the architecture in {card_path.name}: "
+            f"{len(missing)} missing, {len(unexpected)} unexpected, {len(shapes)} mis-shaped "
+            f"tensors (e.g. {(missing + unexpected + shapes)[:3]}); the card and weights "
+            "come from different models")
+    model.load_state_dict(state, strict=True)
+    model.to(device).eval()
+    return LoadedModel(model=model, card=card, path=weights_path)
