@@ -55,10 +55,36 @@ lint: setup
 
 demo: setup
 	$(VENV)/bin/csbsr run resources/sample/sample_ortho.tif --out $(OUT) --overwrite
+	$(PY) scripts/demo_check.py $(OUT)
+
+bench: setup
+	nice -n 10 $(PY) scripts/bench.py --out docs/performance.md
+
+sample: setup
+	$(PY) scripts/make_sample.py
 
 model-info: setup
 	$(VENV)/bin/csbsr model-info --config paper
 	$(VENV)/bin/csbsr model-info --config lite
+
+# Train the shipped default model from scratch (CPU, ~30 min on 2 cores; resumes runs/default)
+# and install it in resources/models/; the ablation table: scripts/ablation.py (docs/results.md)
+train: setup
+	$(PY) scripts/train_default.py --run runs/default
+
+# QGIS plugin: installable zip (one top folder `csbsr`), dev symlink into a profile, screenshot
+QGIS_PROFILE ?= default
+QGIS_PLUGINS ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/$(QGIS_PROFILE)/python/plugins
+package:
+	$(SYS_PY) scripts/package.py
+
+deploy:
+	mkdir -p "$(QGIS_PLUGINS)"
+	ln -sfn "$(CURDIR)" "$(QGIS_PLUGINS)/csbsr"
+	@echo "linked $(QGIS_PLUGINS)/csbsr -> $(CURDIR); enable 'CSBSR Crack Inspection' in Plugins > Manage"
+
+screenshot: setup
+	xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb $(PY) scripts/screenshot.py docs/screenshot.png
 
 clean:
 	rm -rf $(VENV) build dist

@@ -5,7 +5,7 @@ torch, so that ``qgis_process`` and a QGIS without torch can still load the plug
 """
 
 
-def classFactory(iface):  # noqa: N802 (QGIS API name)
+def classFactory(iface):
     """Return the plugin instance QGIS asks for."""
     from .csbsr_plugin.plugin import CsbsrPlugin
 

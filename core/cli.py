@@ -62,6 +62,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.debug:  # GDAL wrappers log every write at INFO
+        for noisy in ("pyogrio", "rasterio", "fiona", "numba"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     progress = ConsoleProgress()
     if args.quiet:
         progress.stream = open(__import__("os").devnull, "w")

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import atomic
 from .errors import InvalidInputError, OutputExistsError
 from .measure import FIELDS, NODE_FIELDS, SUMMARY_FIELDS, summary_rows
 
@@ -151,15 +152,7 @@ def write_network(network: Any, out_path: PathLike, overwrite: bool = False) -> 
 
 def _atomic_text(path: Path, text: str, overwrite: bool) -> Path:
     _check_target([path], overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic.write_text(path, text)
 
 
 def write_summary_json(network: Any, path: PathLike, overwrite: bool = False) -> Path:

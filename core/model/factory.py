@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
+from .. import atomic
 from ..config import ModelConfig, Normalisation, from_dict, to_dict
 from ..errors import CheckpointError, ConfigError
 
@@ -136,18 +135,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_model(model: Any, card: ModelCard, path: PathLike) -> Path:
     """Save ``model`` weights as safetensors and ``card`` as JSON (atomically).
 
@@ -161,14 +148,14 @@ def save_model(model: Any, card: ModelCard, path: PathLike) -> Path:
     weights_path, card_path = _paths(path)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    _atomic_write_bytes(weights_path, save(state))
+    atomic.write_bytes(weights_path, save(state))
     card = dataclasses.replace(
         card, format_version=FORMAT_VERSION, software_version=__version__,
         created_utc=card.created_utc or datetime.now(timezone.utc).isoformat(timespec="seconds"))
     doc = {"format": FORMAT_NAME, **to_dict(card),
            "weights": {"file": weights_path.name, "sha256": _sha256(weights_path),
                        "tensors": len(state)}}
-    _atomic_write_bytes(card_path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+    atomic.write_bytes(card_path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
     return weights_path
 
 

@@ -1,0 +1,59 @@
+"""``csbsr evaluate``: the paper's metrics of a model on a manifest split, as JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the ``evaluate`` sub-command."""
+    p = sub.add_parser(
+        "evaluate", help="IoU/AIU/HD95/PSNR/SSIM/F1 of a model on a data split",
+        description="Degrade every image of a manifest split once (fixed seed), run the model "
+        "on the whole LR image and print the metrics as JSON (keys iou_max, aiu, hd95_min, "
+        "ahd95, psnr, ssim, f1_ods, best_threshold, n_images).")
+    p.add_argument("--model", default=None,
+                   help="a .safetensors model with its .json card (default: the shipped model)")
+    p.add_argument("--manifest", required=True, help="manifest TSV (paths relative to it)")
+    p.add_argument("--split", default="val", help="recommended_role to evaluate (default val)")
+    p.add_argument("--degradation", choices=("paper", "realistic"), default="paper")
+    p.add_argument("--seed", type=int, default=5, help="seed of the degraded set (default 5)")
+    p.add_argument("--mode", choices=("joint", "hr", "bicubic"), default="joint",
+                   help="joint = LR->SR->seg; hr = seg of the HR image; bicubic = seg of the "
+                   "bicubic-upscaled LR")
+    p.add_argument("--limit", type=int, default=None,
+                   help="evaluate a fixed stratified subset of N images")
+    p.add_argument("--hr-policy", choices=("effective", "stored"), default="effective",
+                   help="effective: upsampled sets at their effective resolution (default)")
+    p.add_argument("--padding", choices=("reflect", "zero"), default="reflect",
+                   help="blur padding of the degradation (zero = the reference)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace, progress: Any) -> int:
+    from ..errors import OutputExistsError
+    from ..evaluate import evaluate_model
+
+    if args.json and Path(args.json).exists() and not args.overwrite:
+        raise OutputExistsError(f"{args.json} exists: pass --overwrite to replace it")
+    res = evaluate_model(args.model, args.manifest, split=args.split,
+                         degradation=args.degradation, seed=args.seed, mode=args.mode,
+                         limit=args.limit, hr_policy=args.hr_policy, padding=args.padding,
+                         device=args.device, precision="fp32", progress=progress)
+    if hasattr(progress, "finish"):
+        progress.finish()
+    text = json.dumps(res, indent=2)
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.part")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, out)
+    print(text)
+    return 0

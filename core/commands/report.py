@@ -1,0 +1,45 @@
+"""``csbsr report``: the self-contained HTML inspection report (and CSV tables) of a run folder."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the ``report`` sub-command."""
+    p = sub.add_parser(
+        "report", help="HTML inspection report (maps, charts, tables) of a run folder",
+        description="Write one self-contained HTML report of a `csbsr run` output folder: "
+        "title block (orthophoto, model, device, GSD), key figures, overview and probability "
+        "maps with the cracks by severity, length by type x severity, width histogram, zone "
+        "detail maps, longest/widest cracks with ids; plus the tables as CSV next to it "
+        "(REPORT_type_severity.csv, REPORT_longest.csv, REPORT_widest.csv, REPORT_zones.csv).")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of `csbsr run`")
+    p.add_argument("--out", required=True, help="the report file (.html)")
+    p.add_argument("--stem", default=None,
+                   help="which run, when RUN_DIR holds several (orthophoto name, no extension)")
+    p.add_argument("--title", default=None, help="project name shown as the title")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="rows in the longest/widest crack tables (default 10)")
+    p.add_argument("--zone-size", type=float, default=None, metavar="UNITS",
+                   help="side of the zone grid cells in map units (metres in a projected CRS; "
+                   "default: at most 3 cells along the longer side)")
+    p.add_argument("--no-csv", action="store_true", help="do not write the CSV tables")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace, progress: Any) -> int:
+    from ..errors import InvalidInputError
+    from ..report import write_html_report
+
+    if args.top < 1:
+        raise InvalidInputError(f"--top must be >= 1, got {args.top}")
+    res = write_html_report(args.run_dir, args.out, overwrite=args.overwrite,
+                            progress=progress, stem=args.stem, title=args.title,
+                            top_n=args.top, zone_cell=args.zone_size,
+                            write_csv=not args.no_csv)
+    print(f"report: {res.html} ({res.n_zones} zone maps)")
+    for name, path in res.csv.items():
+        print(f"{name}: {path}")
+    return 0

@@ -1,0 +1,1 @@
+"""The QGIS side of CSBSR: Processing provider, algorithms, dock panel (thin layer over core)."""

@@ -1,0 +1,126 @@
+"""Fixtures of the plugin tests: the registered provider, a tiny model, small real rasters."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ORTHO_DIR = REPO.parent / "shared" / "data" / "ortho"
+
+REAL_ORTHO = ORTHO_DIR / "dronemapper_redrocks_center100_6.7cm.tif"
+SECOND_ORTHO = ORTHO_DIR / "usgs_hro_colorado_201404_13SED190110_15cm.tif"
+SAMPLE_ORTHO = REPO / "resources" / "sample" / "sample_ortho.tif"
+_PROVIDERS: list = []
+FP32 = 1  # index of "fp32" in the PRECISION enum (bf16 on CPU flattens a random model)
+
+
+@pytest.fixture()
+def provider(qgis_processing: None):
+    """The csbsr provider, registered in the session's processing registry (re-registered if
+    a test unloaded the plugin)."""
+    from csbsr.csbsr_plugin.provider import CsbsrProvider
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("csbsr") is None:
+        _PROVIDERS.append(CsbsrProvider())  # keep the Python object alive (its overrides)
+        assert registry.addProvider(_PROVIDERS[-1])
+    return registry.providerById("csbsr")
+
+
+def _calibrated_tiny_model(path: Path) -> Path:
+    """A tiny random lite model whose head is stretched so it marks ~8 % of pixels as crack.
+
+    A random network's logits barely vary; scaling the 1x1 head around its 92nd percentile
+    on a real orthophoto gives probability maps with structure (so vectorization finds lines)
+    at fp32.
+    """
+    import rasterio
+    import torch
+    from csbsr.core.config import ModelConfig
+    from csbsr.core.model.factory import ModelCard, build_model, save_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(sr_channels=8, seg_width=8)
+    model = build_model(cfg).eval()
+    with rasterio.open(REAL_ORTHO) as src:
+        img = src.read([1, 2, 3]).astype(np.float32) / 255.0
+    with torch.no_grad():
+        logits = model(torch.from_numpy(img[None])).seg_logits.flatten()
+        q50, q92 = float(logits.quantile(0.5)), float(logits.quantile(0.92))
+        k = 4.0 / max(q92 - q50, 1e-6)
+        model.seg_net.final.weight.mul_(k)
+        model.seg_net.final.bias.copy_(k * (model.seg_net.final.bias - q92))
+    card = ModelCard(model=cfg, recommended_threshold=0.5, halo_lr_px=8,
+                     metrics={"iou": 0.0}, description="tiny random test model")
+    return save_model(model, card, path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a tiny random model (``.safetensors`` + ``.json`` card)."""
+    if not REAL_ORTHO.exists():
+        pytest.skip("../shared/data/ortho is not available")
+    return _calibrated_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def real_crop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 96 x 80 px crop of a real 15 cm orthophoto (GeoTIFF, EPSG:26913)."""
+    if not SECOND_ORTHO.exists():
+        pytest.skip("../shared/data/ortho is not available")
+    import rasterio
+    from rasterio.windows import Window
+
+    out = tmp_path_factory.mktemp("crop") / "usgs_crop.tif"
+    with rasterio.open(SECOND_ORTHO) as src:
+        win = Window(120, 60, 96, 80)
+        prof = src.profile.copy()
+        prof.update(width=96, height=80, transform=src.window_transform(win))
+        with rasterio.open(out, "w", **prof) as dst:
+            dst.write(src.read(window=win))
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_prob(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A probability raster (uint8 0-255, 2 mm pixels, EPSG:32633) with two known cracks.
+
+    A horizontal crack 300 px long, 5 px wide (from x=50 to x=350 at y=100), and a vertical
+    one 200 px long, 7 px wide (x=250, y=150..350): 0.6 m and 0.4 m at 2 mm/px.
+    """
+    import rasterio
+    from rasterio.transform import from_origin
+
+    prob = np.zeros((400, 400), np.uint8)
+    prob[98:103, 50:350] = 230
+    prob[150:350, 247:254] = 220
+    out = tmp_path_factory.mktemp("prob") / "synthetic_prob.tif"
+    with rasterio.open(out, "w", driver="GTiff", width=400, height=400, count=1, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(500000.0, 5000000.0, 0.002,
+                                                               0.002)) as dst:
+        dst.write(prob[None])
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_ortho() -> Path:
+    """A real 100 x 100 px RGBA drone orthophoto (6.7 cm, EPSG:32613)."""
+    if not REAL_ORTHO.exists():
+        pytest.skip("../shared/data/ortho is not available")
+    return REAL_ORTHO
+
+
+@pytest.fixture(scope="session")
+def sample_ortho(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shipped sample orthophoto (QGIS may write .aux.xml statistics beside
+    what it opens; the copy keeps resources/ clean). Skips until the sample exists."""
+    if not SAMPLE_ORTHO.exists():
+        pytest.skip("resources/sample/sample_ortho.tif is not there yet")
+    import shutil
+
+    out = tmp_path_factory.mktemp("sample") / SAMPLE_ORTHO.name
+    shutil.copyfile(SAMPLE_ORTHO, out)
+    return out

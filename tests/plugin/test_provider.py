@@ -1,0 +1,70 @@
+"""The provider registers its three algorithms, each with plain modeler-friendly parameters."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+IDS = ("csbsr:detectcracks", "csbsr:vectorizecracks", "csbsr:inspectcracks")
+
+
+def test_every_algorithm_is_registered(provider) -> None:
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    assert provider.id() == "csbsr"
+    for alg_id in IDS:
+        alg = registry.algorithmById(alg_id)
+        assert alg is not None, alg_id
+        ok, message = alg.canExecute()
+        assert ok, message
+        assert alg.shortHelpString()
+        names = [p.name() for p in alg.parameterDefinitions()]
+        assert len(names) == len(set(names))
+        assert all(n.isupper() for n in names)
+
+
+def test_outputs_are_declared_for_the_modeler(provider) -> None:
+    from qgis.core import QgsApplication
+
+    alg = QgsApplication.processingRegistry().algorithmById("csbsr:inspectcracks")
+    outputs = {o.name() for o in alg.outputDefinitions()}
+    assert {"PROB", "MASK", "OUTPUT_LINES", "OUTPUT_NODES", "TOTAL_LENGTH_M"} <= outputs
+
+
+def test_diagnostics_report_names_versions_and_device(qgis_app) -> None:
+    from csbsr.csbsr_plugin.diagnostics import report_text
+
+    text = report_text("auto")
+    for label in ("qgis", "torch", "rasterio", "shapely", "gpu", "device", "model"):
+        assert any(line.startswith(label) for line in text.splitlines()), label
+    assert "3.22" in text or "3.2" in text
+    assert "CPU" in text or "CUDA" in text
+
+
+def test_diagnose_cli(capsys: pytest.CaptureFixture) -> None:
+    from csbsr.core.cli import main
+
+    assert main(["diagnose", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "device" in out and "CPU" in out and "torch" in out
+
+
+def test_init_gui_and_unload_with_an_interface(qgis_iface, qgis_processing) -> None:
+    import csbsr
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    existing = registry.providerById("csbsr")
+    if existing is not None:  # the session fixture's provider: unregister it for this test
+        registry.removeProvider(existing)
+    plugin = csbsr.classFactory(qgis_iface)
+    try:
+        plugin.initGui()
+        assert registry.providerById("csbsr") is not None
+        assert len(plugin.actions) == 2
+        plugin.toggle_dock(True)
+        assert plugin.dock is not None and plugin.dock.objectName() == "CsbsrDock"
+    finally:
+        plugin.unload()
+    assert registry.providerById("csbsr") is None and plugin.dock is None
