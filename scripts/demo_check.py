@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from pyogrio.raw import read as ogr_read
 import shapely
+from pyogrio.raw import read as ogr_read
 
 REPO = Path(__file__).resolve().parents[1]
 TOL_M = 0.02  # 2 cm: about 2.5 input pixels of the 8 mm/px sample
