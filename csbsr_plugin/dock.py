@@ -18,6 +18,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
     QgsProject,
     QgsRasterLayer,
     QgsVectorLayer,
@@ -151,7 +152,10 @@ class CsbsrDock(QgsDockWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.diag_button = QPushButton("Diagnostics")
-        for b in (self.run_button, self.cancel_button, self.diag_button):
+        self.report_button = QPushButton("Report")
+        self.report_button.setToolTip("PDF inspection report of the last run (csbsr:crackreport)")
+        self.report_button.setEnabled(False)
+        for b in (self.run_button, self.cancel_button, self.report_button, self.diag_button):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self.progress_bar = QProgressBar()
@@ -179,6 +183,7 @@ class CsbsrDock(QgsDockWidget):
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.diag_button.clicked.connect(self.show_diagnostics)
+        self.report_button.clicked.connect(self.make_report)
         self._area_changed()
         self._model_changed()
 
@@ -315,8 +320,10 @@ class CsbsrDock(QgsDockWidget):
         params: Dict[str, Any] = {
             "INPUT": path, "DEVICE": self.device_combo.currentIndex(),
             "SAVE_SR": self.sr_check.isChecked(), "OUTPUT_FOLDER": str(folder),
-            "OUTPUT_LINES": str(folder / f"{stem}_cracks.gpkg"),
-            "OUTPUT_NODES": str(folder / f"{stem}_nodes.gpkg"),
+            # one GeoPackage with the layer names of `csbsr run`, so that the run folder is
+            # a complete run (the report reads crack_seg / crack_node)
+            "OUTPUT_LINES": _gpkg_layer(folder / f"{stem}_cracks.gpkg", "crack_seg"),
+            "OUTPUT_NODES": _gpkg_layer(folder / f"{stem}_nodes.gpkg", "crack_node"),
         }
         if self.model_widget.filePath():
             params["MODEL"] = self.model_widget.filePath()
@@ -382,6 +389,8 @@ class CsbsrDock(QgsDockWidget):
         cancelled = self.feedback is not None and self.feedback.isCanceled()
         success = bool(ok and results and not cancelled)
         if success:
+            self.last_run_folder = Path(str(self.params["OUTPUT_FOLDER"]))
+            self.report_button.setEnabled(True)
             self.add_results(results)
             self.status_label.setText(
                 f"done: {results.get('N_SEGMENTS', 0)} crack segments, "
@@ -396,6 +405,30 @@ class CsbsrDock(QgsDockWidget):
         self.run_button.setEnabled(not self.missing)
         self.cancel_button.setEnabled(False)
         self.runFinished.emit(success)
+
+    def make_report(self) -> Optional[Path]:
+        """Write the PDF report of the last run with ``csbsr:crackreport``; return its path.
+
+        The layout export must run on the main thread (the algorithm is flagged so), which is
+        where this button handler runs; it takes a few seconds.
+        """
+        folder = getattr(self, "last_run_folder", None)
+        if folder is None:
+            self.status_label.setText("run an inspection first")
+            return None
+        import processing
+        from qgis.core import QgsProcessingException
+
+        out = folder / f"{folder.name}_report.pdf"
+        self.status_label.setText("writing the PDF report...")
+        try:
+            res = processing.run("csbsr:crackreport", {"RUN_DIR": str(folder),
+                                                        "OUTPUT": str(out)})
+        except QgsProcessingException as exc:
+            self.status_label.setText(f"<span style='color:#b00'>report failed: {exc}</span>")
+            return None
+        self.status_label.setText(f"report: {res['OUTPUT']} ({res.get('PAGES')} pages)")
+        return Path(res["OUTPUT"])
 
     def add_results(self, results: Dict[str, Any]) -> List[Any]:
         """Add the outputs to a new layer group at the top of the tree, styled."""
@@ -443,3 +476,10 @@ class CsbsrDock(QgsDockWidget):
                 signal.disconnect(slot)
             except TypeError:
                 pass
+
+
+def _gpkg_layer(path: Path, layer: str) -> QgsProcessingOutputLayerDefinition:
+    """A Processing destination: a new GeoPackage holding one layer named ``layer``."""
+    dest = QgsProcessingOutputLayerDefinition(str(path))
+    dest.createOptions = {"layerName": layer}
+    return dest

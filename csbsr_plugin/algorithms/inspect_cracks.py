@@ -81,6 +81,14 @@ class InspectCracksAlgorithm(CsbsrAlgorithm):
                 parameters, vc.LENGTHS, context) == 0:
             vc.ellipsoid_lengths(network, crs, context, feedback)
         results = vc.write_network(self, parameters, context, feedback, network, crs)
+        # the summary JSON beside the rasters makes the folder a complete run (csbsr:crackreport)
+        from ...core.export import write_summary_json
+
+        summary_path = self.call_core(
+            write_summary_json, network,
+            os.path.join(out_dir, f"{os.path.splitext(os.path.basename(path))[0]}_summary.json"),
+            overwrite=cfg.overwrite)
+        feedback.pushInfo(f"summary: {summary_path}")
         dc.load_detect_outputs(context, res)
         feedback.setProgress(100.0)
         return {dc.OUTPUT_FOLDER: out_dir, **dc.detect_results(res), **results}

@@ -83,6 +83,12 @@ def test_dock_runs_and_adds_styled_layers_in_a_group(dock, ortho_layer, tiny_mod
     assert dock.run_button.isEnabled() and dock.task is None
     outputs = list((tmp_path / "runs").iterdir())
     assert len(outputs) == 1 and outputs[0].name.startswith(Path(ortho_layer.source()).stem)
+    # the run folder is a complete run: the Report button writes the PDF from it
+    assert dock.report_button.isEnabled()
+    pdf = dock.make_report()
+    assert pdf is not None and pdf.exists() and pdf.stat().st_size > 10_000, \
+        dock.status_label.text()
+    assert "pages" in dock.status_label.text()
 
 
 def test_dock_cancel_leaves_no_files(dock, ortho_layer, tiny_model: Path,
