@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDER = "csbsr"
 FILES = ("metadata.txt", "__init__.py", "LICENSE", "README.md")
 TREES = ("core", "csbsr_plugin", "resources")
-SKIP_DIRS = {"__pycache__", ".ruff_cache", ".pytest_cache", ".git", ".venv"}
+SKIP_DIRS = {"__pycache__", ".ruff_cache", ".pytest_cache", ".git", ".venv",
+             "baselines"}  # the ablation baselines (resources/models/baselines) are for research
 SKIP_SUFFIXES = (".pyc", ".pyo", ".aux.xml", ".part", ".tmp")
 
 
