@@ -340,3 +340,62 @@ def test_trained_model_tiled_vs_whole_on_sample(tmp_path):
     print(f"trained tiled vs whole: max {diff.max():.2e} mean {diff.mean():.2e} "
           f"flips {flips:.2e}")
     assert diff.mean() < TRAINED_MEAN_TOL and flips < TRAINED_FLIP_TOL
+
+
+class _FitsTwoTiles:
+    """Stands in for a GPU whose memory holds two tiles: larger batches raise the error
+    message torch raises on CUDA out-of-memory (no GPU here to run out of)."""
+
+    def __init__(self) -> None:
+        self.batches: list = []
+
+    def __call__(self, x):  # noqa: ANN001, ANN204
+        import torch.nn.functional as F
+
+        self.batches.append(int(x.shape[0]))
+        if x.shape[0] > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        sr = F.interpolate(x, scale_factor=4, mode="nearest")
+        return sr, sr.mean(dim=1, keepdim=True)
+
+
+def test_out_of_memory_halves_the_batch_and_goes_on() -> None:
+    import numpy as np
+
+    from csbsr.core.device import resolve_device
+    from csbsr.core.infer import _Engine
+    from csbsr.core.progress import RecordingProgress
+    from csbsr.core.tiling import plan_tiles
+
+    grid = plan_tiles(64, 16, 16, 4)
+    net = _FitsTwoTiles()
+    rec = RecordingProgress()
+    engine = _Engine(net, resolve_device("cpu", "fp32"), 8, grid, 4, False, rec)
+    tiles = np.random.default_rng(0).random((5, 3, *grid.tile_shape), dtype=np.float32)
+    prob, _ = engine.run(tiles)
+    assert prob.shape[0] == 5
+    assert engine.batch == 2
+    assert net.batches[:3] == [5, 4, 2]  # 8 -> 4 -> 2, then every batch fits
+    assert sum(b for b in net.batches if b <= 2) == 5  # each tile ran exactly once
+    assert any("batch halved to 2" in w for w in rec.warnings)
+
+
+def test_out_of_memory_with_a_single_tile_is_a_clear_error() -> None:
+    import numpy as np
+    import pytest
+
+    from csbsr.core.device import resolve_device
+    from csbsr.core.errors import DeviceError
+    from csbsr.core.infer import _Engine
+    from csbsr.core.progress import RecordingProgress
+    from csbsr.core.tiling import plan_tiles
+
+    class _NeverFits(_FitsTwoTiles):
+        def __call__(self, x):  # noqa: ANN001, ANN204
+            raise RuntimeError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    grid = plan_tiles(16, 16, 16, 4)
+    engine = _Engine(_NeverFits(), resolve_device("cpu", "fp32"), 1, grid, 4, False,
+                     RecordingProgress())
+    with pytest.raises(DeviceError, match="smaller --tile-px"):
+        engine.run(np.zeros((1, 3, *grid.tile_shape), dtype=np.float32))
