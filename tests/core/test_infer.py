@@ -349,7 +349,7 @@ class _FitsTwoTiles:
     def __init__(self) -> None:
         self.batches: list = []
 
-    def __call__(self, x):  # noqa: ANN001, ANN204
+    def __call__(self, x):
         import torch.nn.functional as F
 
         self.batches.append(int(x.shape[0]))
@@ -361,7 +361,6 @@ class _FitsTwoTiles:
 
 def test_out_of_memory_halves_the_batch_and_goes_on() -> None:
     import numpy as np
-
     from csbsr.core.device import resolve_device
     from csbsr.core.infer import _Engine
     from csbsr.core.progress import RecordingProgress
@@ -383,7 +382,6 @@ def test_out_of_memory_halves_the_batch_and_goes_on() -> None:
 def test_out_of_memory_with_a_single_tile_is_a_clear_error() -> None:
     import numpy as np
     import pytest
-
     from csbsr.core.device import resolve_device
     from csbsr.core.errors import DeviceError
     from csbsr.core.infer import _Engine
@@ -391,7 +389,7 @@ def test_out_of_memory_with_a_single_tile_is_a_clear_error() -> None:
     from csbsr.core.tiling import plan_tiles
 
     class _NeverFits(_FitsTwoTiles):
-        def __call__(self, x):  # noqa: ANN001, ANN204
+        def __call__(self, x):
             raise RuntimeError("CUDA out of memory. Tried to allocate 9.00 GiB")
 
     grid = plan_tiles(16, 16, 16, 4)
