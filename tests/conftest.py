@@ -66,3 +66,15 @@ def shared_ortho() -> Path:
     if not ORTHO_DIR.exists():
         pytest.skip("../shared/data/ortho is not available")
     return ORTHO_DIR
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module: tiny models gain nothing from two threads, and it
+    avoids oversubscribing the cores when another job shares the machine."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -16,13 +16,7 @@ KEYS = ("iou_max", "aiu", "hd95_min", "ahd95", "psnr", "ssim", "f1_ods", "best_t
 HEADER = ("dataset\tstem\timage\tmask\twidth\theight\tcrack_fraction\toriginal_split\tsurface\t"
           "recommended_role\tsr_hr_target_ok\teffective_resolution\tsource\n")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from csbsr.core.train import Trainer, cosine_lr
 HEADER = ("dataset\tstem\timage\tmask\twidth\theight\tcrack_fraction\toriginal_split\tsurface\t"
           "recommended_role\tsr_hr_target_ok\teffective_resolution\tsource\n")
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _sparse_sample(seed: int):
     """A 128x128 preloaded sample with a dark crack and some texture."""
@@ -55,15 +57,6 @@ def tiny_cfg(**kw):
                 precision="fp32")
     base.update(kw)
     return named_train_config("lite", **base)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: the tiny models gain nothing from two, and it avoids oversubscription."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
