@@ -964,10 +964,17 @@ def _assemble(chains: List[_Piece], geo: Any, cfg: VectorizeConfig, analysed_m2:
             mids = shapely.line_interpolate_point(np.array(lines_px, dtype=object), 0.5,
                                                   normalized=True)
             qi, ti = tree.query(mids, predicate="dwithin", distance=1e-6)
+            faces_of: Dict[int, set] = {}
             for i, t in zip(qi, ti):
-                centre = geo.to_map(np.array(faces[t].centroid.coords))[0]
-                size = math.sqrt(faces[t].area * geo.pixel_area_m2(centre))
-                cell_m[i] = min(cell_m[i], size)
+                faces_of.setdefault(int(i), set()).add(int(t))
+            # pattern cracking is a network of cells: a cell counts only when it shares an
+            # edge with another cell (an isolated closed loop, e.g. a spall outline, does not)
+            networked = {t for fs in faces_of.values() if len(fs) > 1 for t in fs}
+            for i, fs in faces_of.items():
+                for t in fs & networked:
+                    centre = geo.to_map(np.array(faces[t].centroid.coords))[0]
+                    size = math.sqrt(faces[t].area * geo.pixel_area_m2(centre))
+                    cell_m[i] = min(cell_m[i], size)
     # ---- per-segment measurement
     std_label = STANDARD_LABELS[cfg.standard]
     thresholds = cfg.severity_thresholds_mm()

@@ -139,6 +139,14 @@ def test_block_and_alligator_networks(n, cell, want):
     assert net.summary["len_by_type_sev_m"][want]["L"] > 0
 
 
+def test_an_isolated_closed_loop_is_not_pattern_cracking():
+    """A single ring (e.g. the outline of a spall) has one cell: neither block nor alligator."""
+    ring = sy.arc(30.0, 360.0, (60.3, 60.6))
+    net = vectorize_array(sy.render([ring], [3], (120, 120)), T, CRS)
+    assert net.segments
+    assert all(s.attributes["ctype"] not in ("alligator", "block") for s in net.segments)
+
+
 def test_taper_ragged_gap():
     xy = sy.straight(300, 35, (200.3, 200.6))
     taper = sy.render([xy], [np.array([6.0, 1.5])], (400, 400))
