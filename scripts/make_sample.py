@@ -35,6 +35,7 @@ HR_GSD_M = 0.002  # nominal HR pixel size: 2 mm/px -> LR 8 mm/px
 EPSG = 32633
 ORIGIN = (601000.0, 5340000.0)  # upper-left corner (UTM 33N), metres
 SEED = 20240401
+FEATHER_HR = 16  # photos are cross-faded over 2 x 16 HR px around each seam
 
 
 def _select(cracks: Path) -> list:
@@ -48,11 +49,25 @@ def _select(cracks: Path) -> list:
     return rows[:GRID * GRID]
 
 
+def _ramp(n: int, feather: int) -> np.ndarray:
+    """Weights of a photo extended by ``feather`` px on both sides: 0 at the outer edge of the
+    extension, 0.5 on the photo border, 1 from ``feather`` px inside it."""
+    d = np.minimum(np.arange(n + 2 * feather), np.arange(n + 2 * feather)[::-1]) + 0.5
+    return np.clip(d / (2.0 * feather), 0.0, 1.0)
+
+
 def _mosaic(cracks: Path, rows: list) -> tuple:
+    """The HR mosaic and its crack mask; neighbouring photos are cross-faded over
+    2*FEATHER_HR px around each seam (each photo mirror-extended by FEATHER_HR px), so the
+    mosaic has no hard photo borders that a detector could take for cracks."""
     import cv2
 
     n = GRID * TILE_HR
-    img = np.zeros((n, n, 3), np.uint8)
+    f = FEATHER_HR
+    acc = np.zeros((n + 2 * f, n + 2 * f, 3), np.float64)
+    wsum = np.zeros((n + 2 * f, n + 2 * f, 1), np.float64)
+    ramp = _ramp(TILE_HR, f)
+    weight = (ramp[:, None] * ramp[None, :])[:, :, None]
     mask = np.zeros((n, n), bool)
     for i, r in enumerate(rows):
         y, x = (i // GRID) * TILE_HR, (i % GRID) * TILE_HR
@@ -60,9 +75,13 @@ def _mosaic(cracks: Path, rows: list) -> tuple:
         m = cv2.imread(str(cracks / r["mask"]), cv2.IMREAD_GRAYSCALE)
         if bgr is None or m is None:
             sys.exit(f"make_sample: cannot read {r['image']} or {r['mask']}")
-        img[y:y + TILE_HR, x:x + TILE_HR] = bgr[:, :, ::-1]
+        ext = np.pad(bgr[:, :, ::-1].astype(np.float64), ((f, f), (f, f), (0, 0)),
+                     mode="reflect")
+        acc[y:y + TILE_HR + 2 * f, x:x + TILE_HR + 2 * f] += ext * weight
+        wsum[y:y + TILE_HR + 2 * f, x:x + TILE_HR + 2 * f] += weight
         mask[y:y + TILE_HR, x:x + TILE_HR] = m > 127
-    return img, mask
+    img = (acc / np.maximum(wsum, 1e-9))[f:f + n, f:f + n]
+    return np.clip(np.round(img), 0, 255).astype(np.uint8), mask
 
 
 def _degrade(img: np.ndarray) -> np.ndarray:
@@ -148,7 +167,9 @@ def main(argv=None) -> int:
 1. The {GRID * GRID} photos of `{DATASET}` with `recommended_role == val` in
    `../shared/data/cracks/manifest.tsv` that have the most crack pixels (ties by stem), in
    row-major order in a {GRID}x{GRID} mosaic of {TILE_HR}x{TILE_HR} px photos, taken as
-   {HR_GSD_M * 1000:g} mm/px HR.
+   {HR_GSD_M * 1000:g} mm/px HR; neighbouring photos are cross-faded over {2 * FEATHER_HR} HR px
+   around each seam (photos mirror-extended by {FEATHER_HR} px), so the mosaic has no hard
+   photo borders; the ground-truth masks keep the photo borders.
 2. Degraded once, as a whole, with `csbsr.core.degrade.degrade(protocol="realistic",
    scale={SCALE})`, seed {SEED}: anisotropic Gaussian blur with a little motion blur, bicubic
    x{SCALE} down-scale, exposure change, sensor noise and JPEG, quantised to 8 bit.
