@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Type, TypeVar, Union
 
 from .errors import ConfigError
+from .model.config import (
+    NAMED_MODELS,
+    BlurSkipConfig,
+    ModelConfig,
+    SegConfig,
+    SRConfig,
+)
 
 T = TypeVar("T")
 
-SR_SCALES = (2, 4, 8)
-SEG_ARCHS = ("pspnet_resnet34", "psp_lite", "unet")
-KERNEL_CONDITIONING = ("broadcast", "embedding")
 
 
 def from_dict(cls: Type[T], data: Dict[str, Any]) -> T:
@@ -63,86 +67,6 @@ def save_json(obj: Any, path: Union[str, Path]) -> None:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of a joint CSBSR model (SR network + segmentation network).
-
-    Attributes:
-        name: a label ("paper", "lite" or custom).
-        scale: SR factor (2, 4 or 8): output pixel size = input pixel size / scale.
-        sr_channels: KBPN feature width (paper 128).
-        sr_stages: number of back-projection stages T (paper 4).
-        sr_feat_depth: 4 = VGG-like shallow features (paper), 2 = two convs (lite).
-        kernel_size: support of the blur kernel in HR pixels (paper 21).
-        kernel_code: side of the estimated kernel code (paper 7), resized to ``kernel_size``.
-        kernel_head_depth: convs in the initial kernel estimator (paper 3).
-        kernel_conditioning: "broadcast" = kernel as kernel_size**2 constant channels (paper);
-            "embedding" = an MLP embedding of the code (lite, far cheaper).
-        kernel_embed_dim: width of that embedding.
-        sft_hidden: hidden width of SFT layers; 0 = same as input width (paper).
-        seg_arch: "pspnet_resnet34" (paper), "psp_lite" or "unet".
-        seg_width: base width of the segmentation network (psp_lite: 16, unet: 32).
-        blurskip: build the BlurSkip path (kernel-modulated last decoder features).
-        blurskip_blocks: SFT-like blocks in BlurSkip (paper 2).
-        blurskip_hidden: hidden width of BlurSkip's SFT; 0 = same as its input width (paper).
-    """
-
-    name: str = "lite"
-    scale: int = 4
-    sr_channels: int = 16
-    sr_stages: int = 2
-    sr_feat_depth: int = 2
-    kernel_size: int = 21
-    kernel_code: int = 7
-    kernel_head_depth: int = 2
-    kernel_conditioning: str = "embedding"
-    kernel_embed_dim: int = 16
-    sft_hidden: int = 32
-    seg_arch: str = "psp_lite"
-    seg_width: int = 16
-    blurskip: bool = True
-    blurskip_blocks: int = 1
-    blurskip_hidden: int = 16
-
-    def __post_init__(self) -> None:
-        if self.scale not in SR_SCALES:
-            raise ConfigError(f"scale must be one of {SR_SCALES}, got {self.scale}")
-        if self.seg_arch not in SEG_ARCHS:
-            raise ConfigError(f"seg_arch must be one of {SEG_ARCHS}, got {self.seg_arch!r}")
-        if self.kernel_conditioning not in KERNEL_CONDITIONING:
-            raise ConfigError(
-                f"kernel_conditioning must be one of {KERNEL_CONDITIONING}, "
-                f"got {self.kernel_conditioning!r}"
-            )
-        if self.kernel_size % 2 != 1 or self.kernel_code % 2 != 1:
-            raise ConfigError("kernel_size and kernel_code must be odd")
-        if self.kernel_code > self.kernel_size:
-            raise ConfigError("kernel_code must not exceed kernel_size")
-        if self.sr_feat_depth not in (2, 4):
-            raise ConfigError(f"sr_feat_depth must be 2 or 4, got {self.sr_feat_depth}")
-        for name in ("sr_channels", "sr_stages", "kernel_head_depth", "seg_width",
-                     "kernel_embed_dim", "blurskip_blocks"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-
-PAPER_MODEL = ModelConfig(
-    name="paper", scale=4, sr_channels=128, sr_stages=4, sr_feat_depth=4,
-    kernel_head_depth=3, kernel_conditioning="broadcast", sft_hidden=0,
-    seg_arch="pspnet_resnet34", seg_width=64, blurskip=True, blurskip_blocks=2,
-    blurskip_hidden=0,
-)
-LITE_MODEL = ModelConfig()
-NAMED_MODELS: Dict[str, ModelConfig] = {"paper": PAPER_MODEL, "lite": LITE_MODEL}
-
-
-def named_model_config(name: str, **overrides: Any) -> ModelConfig:
-    """Return the named architecture ("paper" or "lite"), optionally with overrides."""
-    if name not in NAMED_MODELS:
-        raise ConfigError(f"unknown model config {name!r}; choose one of {sorted(NAMED_MODELS)}")
-    return dataclasses.replace(NAMED_MODELS[name], **overrides)
-
-
-@dataclass(frozen=True)
 class Normalisation:
     """How raster values map to the model's [0, 1] input: ``(x - offset) / scale``.
 
@@ -153,6 +77,16 @@ class Normalisation:
 
     value_scale: float = 255.0
     value_offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        import math
+
+        for name in ("value_scale", "value_offset"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                raise ConfigError(f"normalisation.{name} must be a finite number, got {v!r}")
+        if not self.value_scale > 0:
+            raise ConfigError(f"normalisation.value_scale must be > 0, got {self.value_scale}")
 
 
 # Sub-configs of other stages (tiling, inference, vectorization, training) are added
@@ -280,6 +214,11 @@ class VectorizeConfig:
         min_area_px: connected components smaller than this (pixels) are dropped.
         hole_area_px: holes smaller than this (pixels) inside cracks are filled.
         min_length_px: isolated tip-to-tip fragments shorter than this (pixels) are dropped.
+        min_crack_length_m: whole cracks (segments connected through junctions) shorter
+            than this (metres) are dropped; 0 keeps every crack.
+        min_elongation: connected regions of the mask whose skeleton length² / area is
+            below this are blobs, not cracks (a crack w px wide and L long scores L / w, a
+            tree crown or a stain about 1), and are dropped; 0 keeps them.
         spur_factor: a tip branch shorter than max(spur_min_px, spur_factor * junction radius)
             is a spur and is pruned (pixels).
         spur_min_px: see ``spur_factor`` (pixels).
@@ -306,6 +245,8 @@ class VectorizeConfig:
     min_area_px: int = 20
     hole_area_px: int = 8
     min_length_px: float = 10.0
+    min_crack_length_m: float = 0.05
+    min_elongation: float = 5.0
     spur_factor: float = 1.5
     spur_min_px: float = 3.0
     smooth_sigma_px: float = 2.0
@@ -346,7 +287,8 @@ class VectorizeConfig:
             raise ConfigError(f"road_azimuth_deg must be in degrees, got {self.road_azimuth_deg}")
         if not 0.0 < float(self.long_tol_deg) < 45.0:
             raise ConfigError(f"long_tol_deg must be in (0, 45), got {self.long_tol_deg}")
-        for name in ("min_area_px", "hole_area_px", "min_length_px", "spur_factor",
+        for name in ("min_area_px", "hole_area_px", "min_length_px", "min_crack_length_m",
+                     "min_elongation", "spur_factor",
                      "spur_min_px", "smooth_sigma_px", "simplify_px", "resolvable_px"):
             if float(getattr(self, name)) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -385,6 +327,7 @@ class TrainConfig:
         batch_size: crops per step.
         iters_p1 ... iters_p5: iterations of each phase.
         lr, lr_min: Adam learning-rate range (cosine per phase).
+        sr_lr_factor: the SR network's parameters train at ``lr * sr_lr_factor``.
         grad_clip: max gradient norm (0 = off).
         beta: task weight: L = (1 - beta)·L_SR + beta·L_seg.
         aux_weight: weight of the auxiliary segmentation head.
@@ -392,7 +335,18 @@ class TrainConfig:
         m_f: amplitude of the failure-oriented weight w^F.
         wf_start: P4 iteration after which w^F is applied (w^F variants only).
         crack_fraction: share of crops centred on a crack pixel.
-        protocol: training degradation ("paper" or "realistic").
+        hardneg_fraction: share of crops centred on a hard-negative pixel.
+        bank_fraction: share of crops from the orthophoto negative bank (``--negatives``).
+        gsd_jitter: (min, max) random zoom of training crops (1, 1 = none).
+        colour_jitter: strength of the colour augmentation (0 = none).
+        dataset_power: data sets weigh n_images**power (1 = every image alike).
+        dataset_boost: ((dataset, factor), ...) extra weight of some data sets.
+        hardneg_weight: loss weight of hard-negative pixels (``bce_dice`` loss).
+        seg_loss: "boundary_combo" (the paper) or "bce_dice" (thin cracks; see core.losses).
+        pos_weight: BCE weight of crack pixels (``bce_dice``).
+        protocol: degradation of the validation subset, and of training unless
+            ``train_protocols`` is given ("paper" or "realistic").
+        train_protocols: training degradations, one drawn per batch (empty = ``protocol``).
         padding: blur padding ("reflect" or "zero").
         hr_policy: "effective" (downsample upsampled sets to their effective resolution) or
             "stored".
@@ -416,6 +370,7 @@ class TrainConfig:
     iters_p5: int = 300
     lr: float = 3e-4
     lr_min: float = 1e-5
+    sr_lr_factor: float = 1.0
     grad_clip: float = 1.0
     beta: float = 0.3
     aux_weight: float = 0.4
@@ -423,7 +378,17 @@ class TrainConfig:
     m_f: float = 1.0
     wf_start: int = 200
     crack_fraction: float = 0.7
+    hardneg_fraction: float = 0.0
+    bank_fraction: float = 0.0
+    gsd_jitter: Tuple[float, float] = (1.0, 1.0)
+    colour_jitter: float = 0.0
+    dataset_power: float = 1.0
+    dataset_boost: Tuple[Tuple[str, float], ...] = ()
+    hardneg_weight: float = 1.0
+    seg_loss: str = "boundary_combo"
+    pos_weight: float = 3.0
     protocol: str = "paper"
+    train_protocols: Tuple[str, ...] = ()
     padding: str = "reflect"
     hr_policy: str = "effective"
     val_images: int = 40
@@ -458,8 +423,20 @@ class TrainConfig:
             raise ConfigError(f"sr_weights must be 3 non-negative numbers, got {self.sr_weights}")
         if not 0.0 <= self.crack_fraction <= 1.0:
             raise ConfigError(f"crack_fraction must be in [0, 1], got {self.crack_fraction}")
-        if self.protocol not in ("paper", "realistic"):
-            raise ConfigError(f"protocol must be 'paper' or 'realistic', got {self.protocol!r}")
+        for prot in (self.protocol, *self.train_protocols):
+            if prot not in ("paper", "realistic"):
+                raise ConfigError(f"protocol must be 'paper' or 'realistic', got {prot!r}")
+        if self.seg_loss not in ("boundary_combo", "bce_dice"):
+            raise ConfigError(f"seg_loss must be 'boundary_combo' or 'bce_dice', "
+                              f"got {self.seg_loss!r}")
+        if not 0.0 <= self.crack_fraction + self.hardneg_fraction + self.bank_fraction <= 1.0:
+            raise ConfigError("crack_fraction + hardneg_fraction + bank_fraction must be <= 1")
+        lo, hi = (float(v) for v in self.gsd_jitter)
+        if not 0.1 <= lo <= hi <= 10.0:
+            raise ConfigError(f"gsd_jitter must be (min, max) with 0.1 <= min <= max <= 10, "
+                              f"got {self.gsd_jitter}")
+        if self.pos_weight <= 0 or self.hardneg_weight < 0:
+            raise ConfigError("pos_weight must be > 0 and hardneg_weight >= 0")
         if self.padding not in ("reflect", "zero"):
             raise ConfigError(f"padding must be 'reflect' or 'zero', got {self.padding!r}")
         if self.hr_policy not in ("effective", "stored"):
@@ -467,22 +444,37 @@ class TrainConfig:
 
 
 LITE_TRAIN = TrainConfig()
+#: the thin-crack recipe (CSBSR-lite v2): ThinCrackUNet, hard negatives, orthophoto negative
+#: bank, zoom and colour augmentation, both degradations, BCE + Dice with deep supervision.
+#: Iterations sized for about 90 CPU minutes on 2 cores (bf16).
+LITE2_TRAIN = TrainConfig(
+    name="lite2", model="lite2", crop=128, batch_size=8, iters_p1=600, iters_p2=200,
+    iters_p3=400, iters_p4=8000, iters_p5=600, lr=1e-3, lr_min=2e-5, sr_lr_factor=0.3,
+    beta=0.5,
+    aux_weight=0.5, wf_start=500, crack_fraction=0.5, hardneg_fraction=0.15,
+    bank_fraction=0.08, gsd_jitter=(0.6, 1.6), colour_jitter=1.0, dataset_power=0.5,
+    dataset_boost=(("uav75", 4.0), ("paveseg", 2.0), ("nha12d", 2.0)), hardneg_weight=3.0,
+    seg_loss="bce_dice", pos_weight=3.0, train_protocols=("paper", "realistic"),
+    val_images=60, checkpoint_every=200)
 PAPER_TRAIN = TrainConfig(
     name="paper", model="paper", crop=224, batch_size=6, iters_p1=10000, iters_p2=10000,
     iters_p3=10000, iters_p4=670000, iters_p5=20000, lr=2e-5, lr_min=2e-5, grad_clip=0.0,
     wf_start=0, val_images=200, checkpoint_every=2000,
 )
-NAMED_TRAIN: Dict[str, TrainConfig] = {"lite": LITE_TRAIN, "paper": PAPER_TRAIN}
+NAMED_TRAIN: Dict[str, TrainConfig] = {"lite": LITE_TRAIN, "lite2": LITE2_TRAIN,
+                                       "paper": PAPER_TRAIN}
 
 
 def named_train_config(name: str, **overrides: Any) -> TrainConfig:
-    """Return the named training recipe ("lite" = CPU, "paper" = GPU), with overrides."""
+    """Return the named training recipe ("lite2", "lite" = CPU, "paper" = GPU), with overrides."""
     if name not in NAMED_TRAIN:
         raise ConfigError(f"unknown train config {name!r}; choose one of {sorted(NAMED_TRAIN)}")
     return dataclasses.replace(NAMED_TRAIN[name], **overrides)
 
 
-_NESTED: Dict[str, Type[Any]] = {"ModelConfig": ModelConfig, "Normalisation": Normalisation,
+_NESTED: Dict[str, Type[Any]] = {"ModelConfig": ModelConfig, "SRConfig": SRConfig,
+                                 "SegConfig": SegConfig, "BlurSkipConfig": BlurSkipConfig,
+                                 "Normalisation": Normalisation,
                                  "TileConfig": TileConfig, "InferenceConfig": InferenceConfig,
                                  "VectorizeConfig": VectorizeConfig,
                                  "TrainConfig": TrainConfig}

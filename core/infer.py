@@ -147,6 +147,7 @@ class _Engine:
         self.progress = progress
         self.device = torch.device(choice.torch_device)
         self.channels_last = True
+        self.kernel: Any = None  # the raster's blur kernel (K, K) for kernel_scope="raster"
 
     def _forward(self, tiles: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         import torch
@@ -157,7 +158,8 @@ class _Engine:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast(self.choice):
-            sr, logits = _split_output(self.net(x))
+            out = self.net(x) if self.kernel is None else self.net(x, kernel=self.kernel)
+            sr, logits = _split_output(out)
         g = self.grid
         logits = crop_core(logits[:, 0], g.halo, self.scale, g.core_h, g.core_w)
         prob = torch.sigmoid(logits.float()).cpu().numpy()
@@ -204,6 +206,49 @@ class _Engine:
                 srs.append(s)
             i += n
         return np.concatenate(probs), (np.concatenate(srs) if srs else None)
+
+
+#: side (LR px), candidate grid and number of the windows the raster's blur kernel is
+#: estimated on; all fixed, so the estimate does not depend on the tile size
+KERNEL_WINDOW_PX = 64
+KERNEL_GRID = 5
+KERNEL_WINDOWS = 9
+
+
+def estimate_raster_kernel(net: Any, read: Any, width: int, height: int, device: Any,
+                           choice: Any) -> Any:
+    """One blur kernel (K, K) for a whole region, for ``kernel_scope="raster"`` models.
+
+    Candidate windows of :data:`KERNEL_WINDOW_PX` on a regular ``KERNEL_GRID`` squared grid
+    over the region are read with ``read(row0, col0, h, w)`` -> (data (3, h, w) float32 in
+    [0, 1], valid (h, w) bool); the :data:`KERNEL_WINDOWS` most valid of them (at least a
+    quarter valid, or the single most valid one) go through the blind SR path, and the mean
+    of their kernel estimates is returned. None when the region holds no valid pixel.
+    """
+    import torch
+
+    from .device import autocast
+
+    side = min(KERNEL_WINDOW_PX, width, height)
+
+    def offsets(length: int) -> List[int]:
+        n = min(KERNEL_GRID, max(1, length // side))
+        return sorted({int(round(v)) for v in np.linspace(0, length - side, n)})
+
+    cands = []
+    for r in offsets(height):
+        for c in offsets(width):
+            data, valid = read(r, c, side, side)
+            cands.append((float(valid.mean()), r, c, data))
+    cands.sort(key=lambda t: (-t[0], t[1], t[2]))
+    tiles = [d for f, _, _, d in cands[:KERNEL_WINDOWS] if f >= 0.25]
+    if not tiles and cands[0][0] > 0:
+        tiles = [cands[0][3]]
+    if not tiles:
+        return None
+    x = torch.from_numpy(np.stack(tiles)).to(device)
+    with torch.inference_mode(), autocast(choice):
+        return net.estimate_kernel(x)
 
 
 def _aoi_region(ds: Any, aoi: Optional[Tuple[float, float, float, float]]
@@ -326,7 +371,8 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         batch = cfg.tile.batch or (GPU_BATCH if choice.is_gpu else CPU_BATCH)
         threshold = float(cfg.threshold if cfg.threshold is not None
                           else getattr(card, "recommended_threshold", 0.5))
-        grid = plan_tiles(width, height, tile_px, halo)
+        grid = plan_tiles(width, height, tile_px, halo,
+                          align=int(getattr(net, "tile_align", 1)))
 
         if info.dtype == "uint8" and cfg.value_range is None:
             norm = getattr(card, "normalisation", None)
@@ -362,9 +408,14 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
                     internal_mask=True, photometric="RGB",
                     descriptions=("red", "green", "blue")))
             engine = _Engine(net, choice, batch, grid, scale, cfg.save_sr, progress)
+            reader = _Reader(ds, cfg.bands, (row_off, col_off), (lo, hi, clip))
             with torch_threads(cfg.threads):
-                n_skipped = _run_strips(ds, cfg, grid, engine, outputs, (row_off, col_off),
-                                        (lo, hi, clip), threshold, float_prob, progress)
+                if getattr(net, "kernel_scope", "tile") == "raster":
+                    progress.set_status("estimating the blur kernel of the raster")
+                    engine.kernel = estimate_raster_kernel(
+                        net, reader.read, width, height, engine.device, choice)
+                n_skipped = _run_strips(reader, cfg, grid, engine, outputs, threshold,
+                                        float_prob, progress)
             check_cancelled(progress)
             progress.set_status("building overviews")
             outputs.commit()
@@ -390,6 +441,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
             "output": {k: str(p) for k, p in paths.items()},
             "output_grid": {"width": hr_w, "height": hr_h, "gsd_m": gsd_in / scale,
                             "transform": list(out_transform)[:6], "crs_wkt": info.crs_wkt},
+            "kernel": _kernel_summary(engine.kernel),
             "tiles": {"n": grid.n_tiles, "skipped": n_skipped,
                       "core_px": [grid.core_h, grid.core_w], "halo_px": halo,
                       "overhead": grid.overhead},
@@ -407,26 +459,55 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
     )
 
 
-def _run_strips(ds: Any, cfg: InferenceConfig, grid: TileGrid, engine: _Engine,
-                outputs: OutputSet, offset: Tuple[int, int], norm: Tuple[float, float, bool],
-                threshold: float, float_prob: bool, progress: Progress) -> int:
-    """Infer every window of tiles and write it; return the number of skipped tiles."""
-    row_off, col_off = offset
-    lo, hi, clip = norm
-    g, s, h = grid, engine.scale, grid.halo
-    th, tw = g.tile_shape
-    inv_range = 1.0 / (hi - lo)
+class _Reader:
+    """Reads normalised LR windows of the region (reflect-padded beyond the raster).
 
-    def read(win: Window) -> Tuple[np.ndarray, np.ndarray]:
-        data, valid = read_padded(ds, cfg.bands, row_off + win.y - h,
-                                  row_off + win.y + g.core_h + h, col_off + win.x0 - h,
-                                  col_off + win.x1 + h)
+    ``read(row0, col0, h, w)`` (region pixels, may extend past the region) returns
+    (data (3, h, w) float32 in [0, 1] with invalid pixels filled, valid (h, w) bool).
+    """
+
+    def __init__(self, ds: Any, bands: Any, offset: Tuple[int, int],
+                 norm: Tuple[float, float, bool]) -> None:
+        self.ds, self.bands = ds, bands
+        self.row_off, self.col_off = offset
+        self.lo, hi, self.clip = norm
+        self.inv_range = 1.0 / (hi - self.lo)
+
+    def read(self, row0: int, col0: int, h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
+        """One window; see the class doc."""
+        r, c = self.row_off + row0, self.col_off + col0
+        data, valid = read_padded(self.ds, self.bands, r, r + h, c, c + w)
         x = data.astype(np.float32)
-        x -= lo
-        x *= inv_range
-        if clip:
+        x -= self.lo
+        x *= self.inv_range
+        if self.clip:
             np.clip(x, 0.0, 1.0, out=x)
         return fill_invalid(x, valid), valid
+
+
+def _kernel_summary(kernel: Any) -> Optional[Dict[str, Any]]:
+    """Size and spread (HR px) of the raster's estimated blur kernel, for the run JSON."""
+    if kernel is None:
+        return None
+    k = kernel.float().cpu().numpy()
+    yy, xx = np.mgrid[:k.shape[0], :k.shape[1]]
+    cy, cx = float((k * yy).sum()), float((k * xx).sum())
+    sy = float(np.sqrt((k * (yy - cy) ** 2).sum()))
+    sx = float(np.sqrt((k * (xx - cx) ** 2).sum()))
+    return {"scope": "raster", "size_px": int(k.shape[0]), "sigma_x_hr_px": round(sx, 3),
+            "sigma_y_hr_px": round(sy, 3)}
+
+
+def _run_strips(reader: _Reader, cfg: InferenceConfig, grid: TileGrid, engine: _Engine,
+                outputs: OutputSet, threshold: float, float_prob: bool,
+                progress: Progress) -> int:
+    """Infer every window of tiles and write it; return the number of skipped tiles."""
+    g, s, h = grid, engine.scale, grid.halo
+    th, tw = g.tile_shape
+
+    def read(win: Window) -> Tuple[np.ndarray, np.ndarray]:
+        span = win.xs[-1] + g.core_w - win.x0
+        return reader.read(win.y - h, win.x0 - h, g.core_h + 2 * h, span + 2 * h)
 
     windows = list(g.windows(WINDOW_COLS))
     total = g.n_tiles
@@ -439,8 +520,9 @@ def _run_strips(ds: Any, cfg: InferenceConfig, grid: TileGrid, engine: _Engine,
             if i + 1 < len(windows):
                 future = pool.submit(read, windows[i + 1])
             wcols = win.x1 - win.x0
-            prob = np.zeros((g.core_h * s, wcols * s), np.float32)
-            sr = np.zeros((3, g.core_h * s, wcols * s), np.uint8) if cfg.save_sr else None
+            span = win.xs[-1] + g.core_w - win.x0  # >= wcols: the last core may overhang
+            prob = np.zeros((g.core_h * s, span * s), np.float32)
+            sr = np.zeros((3, g.core_h * s, span * s), np.uint8) if cfg.save_sr else None
             todo = []
             for x0 in win.xs:
                 lx = x0 - win.x0
@@ -472,7 +554,7 @@ def _run_strips(ds: Any, cfg: InferenceConfig, grid: TileGrid, engine: _Engine,
             c0 = (win.write_x0 - win.x0) * s
             valid_hr = upsample_mask(
                 valid[h + win.keep_from:h + win.keep_to, h + win.write_x0 - win.x0:h + wcols], s)
-            prob = prob[r0:r1, c0:]
+            prob = prob[r0:r1, c0:wcols * s]
             mask = np.where(valid_hr, (prob >= threshold).astype(np.uint8), np.uint8(255))
             row, col = (win.y + win.keep_from) * s, win.write_x0 * s
             if float_prob:
@@ -484,7 +566,7 @@ def _run_strips(ds: Any, cfg: InferenceConfig, grid: TileGrid, engine: _Engine,
                 outputs.items["prob"].write(pu8[None], row, col, valid_hr)
             outputs.items["mask"].write(mask[None], row, col)
             if sr is not None:
-                srw = sr[:, r0:r1, c0:]
+                srw = sr[:, r0:r1, c0:wcols * s]
                 srw[:, ~valid_hr] = 0
                 outputs.items["sr"].write(srw, row, col, valid_hr)
             progress.set_progress(95.0 * done / total)

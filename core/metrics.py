@@ -285,8 +285,9 @@ class MetricAccumulator:
     """
 
     def __init__(self, thresholds: Sequence[float] = THRESHOLDS, hd_every: int = 1,
-                 with_hd: bool = True) -> None:
+                 with_hd: bool = True, tolerance_px: float = F1_TOLERANCE_PX) -> None:
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
+        self.tolerance_px = float(tolerance_px)
         self.hd_idx = np.arange(0, len(self.thresholds), max(1, int(hd_every)))
         self.with_hd = with_hd
         self.iou: List[np.ndarray] = []
@@ -302,10 +303,19 @@ class MetricAccumulator:
         self.iou.append(iou_curve(prob, gt, self.thresholds))
         if self.with_hd:
             self.hd.append(hd_curve(prob, gt, self.thresholds[self.hd_idx]))
-        self.f1 += f1_counts(prob, gt, self.thresholds)
+        self.f1 += f1_counts(prob, gt, self.thresholds, self.tolerance_px)
         if sr is not None and hr is not None:
             self.psnr.append(psnr(sr, hr))
             self.ssim.append(ssim(sr, hr))
+
+    def f1_at(self, threshold: float) -> Dict[str, float]:
+        """Precision, recall and F1 at one threshold (the nearest on the grid)."""
+        i = int(np.argmin(np.abs(self.thresholds - threshold)))
+        mp, npred, rec, ngt = self.f1[:, i]
+        p = mp / npred if npred else 0.0
+        r = rec / ngt if ngt else 0.0
+        return {"precision": float(p), "recall": float(r),
+                "f1": float(2 * p * r / (p + r)) if p + r else 0.0}
 
     @property
     def n_images(self) -> int:

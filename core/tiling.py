@@ -18,10 +18,15 @@ import numpy as np
 from .errors import ConfigError
 
 
-def _starts(length: int, core: int) -> List[int]:
+def _starts(length: int, core: int, align: int = 1) -> List[int]:
+    """Core offsets covering [0, length): multiples of ``core``, then a last one shifted back
+    to end at ``length`` and rounded *up* to a multiple of ``align`` (it may overhang the
+    end by less than ``align`` pixels; the overhang is read but never written)."""
     starts = list(range(0, length - core + 1, core))
     if starts[-1] + core < length:
-        starts.append(length - core)
+        last = -(-(length - core) // align) * align
+        if last > starts[-1]:
+            starts.append(last)
     return starts
 
 
@@ -70,7 +75,7 @@ class TileGrid:
         done = 0
         for y in self.ys:
             keep_from = max(0, done - y)
-            yield y, keep_from, self.core_h
+            yield y, keep_from, min(self.core_h, self.height - y)
             done = y + self.core_h
 
 
@@ -85,7 +90,7 @@ class TileGrid:
             done_x = 0
             for i in range(0, len(self.xs), per):
                 xs = self.xs[i:i + per]
-                x0, x1 = xs[0], xs[-1] + self.core_w
+                x0, x1 = xs[0], min(xs[-1] + self.core_w, self.width)
                 yield Window(y=y, keep_from=keep_from, keep_to=keep_to, x0=x0, x1=x1,
                              xs=xs, write_x0=max(x0, done_x))
                 done_x = x1
@@ -110,41 +115,50 @@ class Window:
     write_x0: int
 
 
-def plan_tiles(width: int, height: int, tile_px: int, halo: int) -> TileGrid:
+def plan_tiles(width: int, height: int, tile_px: int, halo: int, align: int = 1) -> TileGrid:
     """Plan the cores of a region.
 
     Args:
         width, height: region size in LR pixels (>= 1).
         tile_px: requested core side in LR pixels.
         halo: context on each side in LR pixels (>= 0).
+        align: every core offset is a multiple of this (LR px): a network that down-samples
+            by a total stride S at scale s sees the same stride grid in every tile, as in a
+            whole-image run, when offsets are multiples of S / s.
 
     Raises:
         ConfigError: on non-positive sizes.
     """
-    if width < 1 or height < 1 or tile_px < 1 or halo < 0:
-        raise ConfigError(f"bad tiling: region {width}x{height}, tile {tile_px}, halo {halo}")
-    cw, ch = min(tile_px, width), min(tile_px, height)
+    if width < 1 or height < 1 or tile_px < 1 or halo < 0 or align < 1:
+        raise ConfigError(f"bad tiling: region {width}x{height}, tile {tile_px}, halo {halo}, "
+                          f"align {align}")
+
+    def core(length: int) -> int:
+        if tile_px >= length:
+            return length
+        return max(align, tile_px - tile_px % align)
+
+    cw, ch = core(width), core(height)
     return TileGrid(width=width, height=height, core_w=cw, core_h=ch, halo=halo,
-                    xs=tuple(_starts(width, cw)), ys=tuple(_starts(height, ch)))
+                    xs=tuple(_starts(width, cw, align)), ys=tuple(_starts(height, ch, align)))
 
 
 def fill_invalid(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Replace invalid pixels of ``data`` (C, H, W) by the per-channel mean of valid ones.
+    """Replace invalid pixels of ``data`` (C, H, W) by their nearest valid pixel.
 
     Keeps the network from seeing nodata values (black collars, 0 or 65535 fill) as image
-    content next to real pixels. Returns ``data`` itself when every pixel is valid.
+    content: extending the image smoothly leaves no artificial edge at the nodata border
+    (a constant fill would draw one, and an edge looks like a crack). Returns ``data`` itself
+    when every pixel is valid; mid-grey (0.5) when none is.
     """
+    from scipy import ndimage
+
     if valid.all():
         return data
-    out = data.copy()
-    inv = ~valid
-    if valid.any():
-        means = data[:, valid].mean(axis=1)
-    else:
-        means = np.full(data.shape[0], 0.5, dtype=data.dtype)
-    for c in range(data.shape[0]):
-        out[c][inv] = means[c]
-    return out
+    if not valid.any():
+        return np.full_like(data, 0.5)
+    idx = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return data[:, idx[0], idx[1]]
 
 
 def upsample_mask(valid: np.ndarray, scale: int) -> np.ndarray:

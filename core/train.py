@@ -41,8 +41,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import atomic
-from .config import TrainConfig, named_model_config, to_dict
+from .config import TrainConfig, to_dict
 from .errors import CheckpointError, ConfigError, InvalidInputError, OutputExistsError
+from .model.config import named_model_config
 from .progress import NullProgress, Progress, check_cancelled, format_eta
 
 PHASES = ("P1", "P2", "P3", "P4", "P5")
@@ -62,6 +63,14 @@ DATA_SOURCES = {
     "crack500": "CRACK500 (Yang et al. 2019): 'please cite', no licence stated",
     "uav75": "UAV75 (Benz et al. 2019): GPL-3.0",
     "conglomerate_concrete": "conglomerate concrete (Rissbilder): research use",
+    "uavcrack_bridge": "UAVCRACK bridge decks (bridging-big-data/model-crack): repository MIT, "
+                       "no separate data licence (cite the paper)",
+    "kaggle_uav_crack": "UAV-Based Crack Detection Dataset (Kaggle): CC0",
+    "nha12d": "NHA12D (Huang et al. 2022): no licence stated, research use",
+    "paveseg": "PaveSeg public preview (FuturePave): Apache-2.0 (full set non-commercial)",
+    "masonry": "masonry walls (Dais et al. 2021): GPL-3.0",
+    "ortho_negatives": "orthophotos of ../shared/data/ortho (training part only): USGS public "
+                       "domain, Pix4D/DroneMapper samples, OpenDroneMap (AGPL repository)",
 }
 LOG_EVERY = 10
 
@@ -130,17 +139,28 @@ class Trainer:
         resume: continue the run found in ``out``.
         samples: preloaded training samples (tests), else read from ``manifest``.
         val_samples: preloaded validation samples (tests).
+        negatives: orthophotos (a folder or files) for the negative bank, when the recipe's
+            ``bank_fraction`` > 0.
     """
 
     def __init__(self, cfg: TrainConfig, out: PathLike, variant: str = "joint_wf_blurskip",
-                 manifest: Optional[PathLike] = None, phases: Optional[Sequence[str]] = None,
+                 manifest: Optional[Union[PathLike, Sequence[PathLike]]] = None,
+                 phases: Optional[Sequence[str]] = None,
                  init: Optional[PathLike] = None, resume: bool = False,
                  samples: Optional[Sequence[Any]] = None,
                  val_samples: Optional[Sequence[Any]] = None,
-                 progress: Optional[Progress] = None) -> None:
+                 progress: Optional[Progress] = None,
+                 negatives: Optional[Union[PathLike, Sequence[PathLike]]] = None) -> None:
         import torch
 
-        from .data import PatchSampler, fixed_eval_items, load_samples, read_manifest, subset_rows
+        from .data import (
+            CropPolicy,
+            PatchSampler,
+            fixed_eval_items,
+            load_samples,
+            read_manifests,
+            subset_rows,
+        )
         from .device import resolve_device
         from .model.factory import build_model
 
@@ -172,7 +192,8 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        self.model_cfg = named_model_config(cfg.model, blurskip=(variant == "joint_wf_blurskip"))
+        self.model_cfg = named_model_config(cfg.model).with_blurskip(
+            variant == "joint_wf_blurskip")
         self.model = build_model(self.model_cfg).to(self.device)
         self.scale = self.model.scale
         if init is not None:
@@ -182,18 +203,32 @@ class Trainer:
             if manifest is None:
                 raise InvalidInputError("no training data: pass --data MANIFEST")
             self.progress.set_status("loading training images")
-            samples = load_samples(read_manifest(manifest, ["train"]), cfg.hr_policy, self.scale)
+            samples = load_samples(read_manifests(manifest, ["train"]), cfg.hr_policy, self.scale)
         if val_samples is None and manifest is not None and cfg.val_images:
-            rows = subset_rows(read_manifest(manifest, ["val"]), cfg.val_images)
+            rows = subset_rows(read_manifests(manifest, ["val"]), cfg.val_images)
             val_samples = load_samples(rows, cfg.hr_policy, self.scale)
         self.n_train = len(samples)
         self.val_items = fixed_eval_items(val_samples or [], seed=cfg.val_seed,
                                           protocol=cfg.protocol, scale=self.scale,
                                           padding=cfg.padding)
         self.rng = np.random.default_rng(cfg.seed)
+        bank = None
+        if cfg.bank_fraction > 0:
+            from .negatives import NegativeBank
+
+            if negatives is None:
+                raise InvalidInputError("the recipe draws orthophoto negatives "
+                                        "(bank_fraction > 0): pass --negatives FOLDER")
+            bank = NegativeBank(negatives, part="train")
+        policy = CropPolicy(
+            crack_fraction=cfg.crack_fraction, hardneg_fraction=cfg.hardneg_fraction,
+            bank_fraction=cfg.bank_fraction, gsd_jitter=tuple(cfg.gsd_jitter),
+            colour_jitter=cfg.colour_jitter,
+            protocols=tuple(cfg.train_protocols) or (cfg.protocol,),
+            dataset_power=cfg.dataset_power, dataset_boost=tuple(cfg.dataset_boost),
+            hardneg_weight=cfg.hardneg_weight)
         self.sampler = PatchSampler(samples, cfg.crop, cfg.batch_size, self.scale, self.rng,
-                                    crack_fraction=cfg.crack_fraction, protocol=cfg.protocol,
-                                    padding=cfg.padding)
+                                    padding=cfg.padding, policy=policy, bank=bank)
         self.per_epoch = self.n_train // cfg.batch_size + 1
         self.state = RunState(variant=variant, phases=phases)
         self.optimizer: Any = None
@@ -230,35 +265,44 @@ class Trainer:
                 f"mis-shaped tensors (e.g. {(missing + unexpected + shapes)[:3]})")
         self.model.load_state_dict(state, strict=False)
 
+    def _optimizer(self, phase: str) -> Any:
+        """A fresh Adam over the phase's parameters: SR parameters (``sr``, ``kernel``) in a
+        group whose rate is ``lr * sr_lr_factor``, the rest at ``lr``."""
+        import torch
+
+        params = self._trainable(phase)
+        groups = self.model.parameter_groups()
+        sr_ids = {id(p) for n in ("sr", "kernel") for p in groups[n]}
+        sr = [p for p in params if id(p) in sr_ids]
+        rest = [p for p in params if id(p) not in sr_ids]
+        spec = [{"params": g, "lr_scale": f} for g, f in
+                ((sr, self.cfg.sr_lr_factor), (rest, 1.0)) if g]
+        for g in spec:
+            g["lr"] = self.cfg.lr * g["lr_scale"]
+        return torch.optim.Adam(spec, lr=self.cfg.lr)
+
     def _trainable(self, phase: str) -> List[Any]:
-        """Set requires_grad for ``phase``; return the trainable parameters."""
-        m = self.model
-        for p in m.parameters():
-            p.requires_grad_(False)
-        sr, seg = m.sr_net, m.seg_net
-        kernel_mods = [sr.kernel_head, sr.refiners]
+        """Set requires_grad for ``phase``; return the trainable parameters.
+
+        Uses the model's parameter groups (kernel, sr, seg, blurskip); the trainer never
+        looks inside a network.
+        """
+        groups = self.model.parameter_groups()
         if phase == "P1":
-            mods = [sr]
+            names = ["sr"]
         elif phase == "P2":
-            mods = kernel_mods
+            names = ["kernel"]
         elif phase == "P3":
-            mods = [sr]
+            names = ["sr", "kernel"]
         elif phase == "P4":
-            mods = [seg] if self.variant in SEG_ONLY else [sr, seg]
+            names = ["seg"] if self.variant in SEG_ONLY else ["sr", "kernel", "seg"]
         else:
-            mods = [seg.blurskip]
-        for mod in mods:
-            for p in mod.parameters():
-                p.requires_grad_(True)
-        if phase == "P1":
-            for mod in kernel_mods:
-                for p in mod.parameters():
-                    p.requires_grad_(False)
-        blurskip = getattr(seg, "blurskip", None)
-        if phase != "P5" and blurskip is not None:
-            for p in blurskip.parameters():
-                p.requires_grad_(False)
-        params = [p for p in m.parameters() if p.requires_grad]
+            names = ["blurskip"]
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        params = [p for n in names for p in groups[n]]
+        for p in params:
+            p.requires_grad_(True)
         if not params:
             raise ConfigError(f"phase {phase} of variant {self.variant} has nothing to train")
         return params
@@ -287,7 +331,14 @@ class Trainer:
 
         from .degrade import bicubic_upscale
         from .device import autocast
-        from .losses import SRLossWeights, alpha_at, failure_weights, seg_loss, sr_loss
+        from .losses import (
+            SRLossWeights,
+            alpha_at,
+            deep_supervision_loss,
+            failure_weights,
+            seg_loss,
+            sr_loss,
+        )
 
         cfg = self.cfg
         dev = self.device
@@ -302,21 +353,30 @@ class Trainer:
             l_sr, parts = sr_loss(out.sr, hr, lr, out.kernel, kernel, w, padding=cfg.padding)
             logs.update({f"sr_{k}": float(v.detach().mean()) for k, v in parts.items()})
             return l_sr.mean(), logs
-        sdf = self._sdf(batch.mask).to(dev)
-        alpha = alpha_at(joint_it, self.per_epoch)
-        logs["alpha"] = alpha
+        weight = batch.weight.to(dev) if batch.weight is not None else None
+        if cfg.seg_loss == "bce_dice":
+            def seg_terms(logits: Any, aux: Any) -> tuple:
+                return deep_supervision_loss(logits, aux, mask, weight, cfg.aux_weight,
+                                             cfg.pos_weight)
+        else:
+            sdf = self._sdf(batch.mask).to(dev)
+            alpha = alpha_at(joint_it, self.per_epoch)
+            logs["alpha"] = alpha
+
+            def seg_terms(logits: Any, aux: Any) -> tuple:
+                return seg_loss(logits, aux, mask, sdf, alpha, cfg.aux_weight)
         if phase == "P4" and self.variant in SEG_ONLY:
             img = bicubic_upscale(lr, self.scale) if self.variant == "bicubic_seg" else hr
             with ac:
                 logits, aux = self.model.segment(img)
-            l_seg, parts = seg_loss(logits, aux, mask, sdf, alpha, cfg.aux_weight)
+            l_seg, parts = seg_terms(logits, aux)
             loss = l_seg.mean()
         elif phase == "P5":
             with ac:
                 with torch.no_grad():
-                    sro = self.model.sr_net(lr)
+                    sro = self.model.super_resolve(lr)
                 logits, aux = self.model.segment(sro.sr, sro.kernel_cond)
-            l_seg, parts = seg_loss(logits, aux, mask, sdf, alpha, cfg.aux_weight)
+            l_seg, parts = seg_terms(logits, aux)
             loss = cfg.beta * l_seg.mean()
         else:
             with ac:
@@ -325,8 +385,7 @@ class Trainer:
             wf = failure_weights(out.seg_logits, mask, cfg.m_f) if use_wf else None
             l_sr, sparts = sr_loss(out.sr, hr, lr, out.kernel, kernel, w, wf=wf,
                                    padding=cfg.padding)
-            l_seg, parts = seg_loss(out.seg_logits, out.aux_logits, mask, sdf, alpha,
-                                    cfg.aux_weight)
+            l_seg, parts = seg_terms(out.seg_logits, out.aux_logits)
             loss = (1 - cfg.beta) * l_sr.mean() + cfg.beta * l_seg.mean()
             logs.update({f"sr_{k}": float(v.detach().mean()) for k, v in sparts.items()})
             logs["wf"] = float(use_wf)
@@ -352,7 +411,7 @@ class Trainer:
             params = self._trainable(phase)
             self._set_modes(phase)
             if self.optimizer is None:
-                self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+                self.optimizer = self._optimizer(phase)
             joint_base = phase_iters(cfg, "P4") if phase == "P5" else 0
             acc: Dict[str, List[float]] = {}
             t_phase = time.perf_counter()
@@ -361,7 +420,7 @@ class Trainer:
                 it = self.state.it
                 lr_now = cosine_lr(it, n, cfg.lr, cfg.lr_min)
                 for g in self.optimizer.param_groups:
-                    g["lr"] = lr_now
+                    g["lr"] = lr_now * g.get("lr_scale", 1.0)
                 t0 = time.perf_counter()
                 batch = self.sampler.next()
                 loss, logs = self.step_loss(phase, batch, joint_base + it)
@@ -464,10 +523,10 @@ class Trainer:
         """Write the model as it stands after ``phase`` with a card (save_model)."""
         from .model.factory import ModelCard, build_model, save_model
 
-        with_bs = self.model_cfg.blurskip and phase == "P5"
-        cfg = dataclasses.replace(self.model_cfg, blurskip=with_bs)
+        with_bs = self.model_cfg.blurskip.enabled and phase == "P5"
+        cfg = self.model_cfg.with_blurskip(with_bs)
         model = self.model
-        if self.model_cfg.blurskip and not with_bs:
+        if self.model_cfg.blurskip.enabled and not with_bs:
             model = build_model(cfg)
             own = self.model.state_dict()
             model.load_state_dict({k: v for k, v in own.items() if k in model.state_dict()},
@@ -515,7 +574,6 @@ class Trainer:
         atomic.write_text(self.ckpt_dir / "last.json", json.dumps(doc) + "\n")
 
     def _load_checkpoint(self) -> None:
-        import torch
         from safetensors.torch import load_file
 
         try:
@@ -535,8 +593,7 @@ class Trainer:
         self.rng.bit_generator.state = st["rng_state"]
         if doc.get("has_optimizer") and self.state.phase_index < len(self.state.phases):
             phase = self.state.phases[self.state.phase_index]
-            params = self._trainable(phase)
-            self.optimizer = torch.optim.Adam(params, lr=self.cfg.lr)
+            self.optimizer = self._optimizer(phase)
             state: Dict[int, Dict[str, Any]] = {}
             for k, v in tensors.items():
                 if k.startswith("opt/"):
@@ -550,10 +607,12 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, out: PathLike, variant: str = "joint_wf_blurskip",
-          manifest: Optional[PathLike] = None, phases: Optional[Sequence[str]] = None,
+          manifest: Optional[Union[PathLike, Sequence[PathLike]]] = None,
+          phases: Optional[Sequence[str]] = None,
           init: Optional[PathLike] = None, resume: bool = False,
-          progress: Optional[Progress] = None) -> Path:
+          progress: Optional[Progress] = None,
+          negatives: Optional[Union[PathLike, Sequence[PathLike]]] = None) -> Path:
     """Train (or resume) a run and return the path of its final model."""
     trainer = Trainer(cfg, out, variant=variant, manifest=manifest, phases=phases, init=init,
-                      resume=resume, progress=progress)
+                      resume=resume, progress=progress, negatives=negatives)
     return trainer.run()

@@ -126,11 +126,37 @@ def _chain_len(pts: np.ndarray) -> float:
     return float(np.sum(np.hypot(d[:, 0], d[:, 1])))
 
 
+def _drop_blobs(mask: np.ndarray, min_elongation: float,
+                interior: Tuple[bool, bool, bool, bool]) -> np.ndarray:
+    """Drop compact components: a crack is long and thin, a blob (tree crown, stain, spall,
+    car) is not. Elongation = L² / A with L the skeleton length and A the area (pixels);
+    a crack w px wide and L long has L / w, a disc about 1. Components cut by an interior
+    window edge are kept (they are judged whole in the window that holds them)."""
+    from scipy import ndimage as ndi
+    from skimage.morphology import skeletonize
+
+    lab, n = ndi.label(mask, structure=np.ones((3, 3), bool))
+    if not n:
+        return mask
+    area = np.bincount(lab.ravel(), minlength=n + 1).astype(np.float64)
+    skel = np.bincount(lab[skeletonize(mask)], minlength=n + 1).astype(np.float64)
+    blob = skel ** 2 < min_elongation * np.maximum(area, 1.0)
+    blob[0] = False
+    top, bottom, left, right = interior
+    for on, edge in ((top, lab[0]), (bottom, lab[-1]), (left, lab[:, 0]), (right, lab[:, -1])):
+        if on:
+            blob[np.unique(edge)] = False
+    return mask & ~blob[lab] if blob.any() else mask
+
+
 def _clean(mask: np.ndarray, cfg: VectorizeConfig, interior: Tuple[bool, bool, bool, bool]
            ) -> np.ndarray:
-    """Drop small components (not those cut by an interior window edge); fill small holes."""
+    """Drop small components and blobs (not those cut by an interior window edge); fill
+    small holes."""
     from scipy import ndimage as ndi
 
+    if cfg.min_elongation > 0:
+        mask = _drop_blobs(mask, cfg.min_elongation, interior)
     st = np.ones((3, 3), bool)
     if cfg.min_area_px > 0:
         lab, n = ndi.label(mask, structure=st)
@@ -873,6 +899,31 @@ def _run(read: Reader, height: int, width: int, transform: Any, crs: Any,
     return net
 
 
+def _drop_short_cracks(chains: List[_Piece], geo: Any, min_len_m: float) -> List[_Piece]:
+    """Drop whole cracks (chains connected through junctions) shorter than ``min_len_m``."""
+    parent = list(range(len(chains)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    owner: Dict[Any, int] = {}
+    for i, c in enumerate(chains):
+        for e in (0, 1):
+            if not c.closed and c.kinds[e] == "junc":
+                j = owner.setdefault(c.keys[e], i)
+                ra, rb = find(i), find(j)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    total: Dict[int, float] = {}
+    for i, c in enumerate(chains):
+        r = find(i)
+        total[r] = total.get(r, 0.0) + geo.line_length_m(geo.to_map(c.xy))
+    return [c for i, c in enumerate(chains) if total[find(i)] >= min_len_m]
+
+
 def _assemble(chains: List[_Piece], geo: Any, cfg: VectorizeConfig, analysed_m2: float,
               model_name: str, src: str, shape: Tuple[int, int], progress: Progress
               ) -> CrackNetwork:
@@ -891,6 +942,8 @@ def _assemble(chains: List[_Piece], geo: Any, cfg: VectorizeConfig, analysed_m2:
     )
 
     chains = [c for c in chains if len(c.xy) >= 2 and _chain_len(c.xy) > 1e-9]
+    if cfg.min_crack_length_m > 0:
+        chains = _drop_short_cracks(chains, geo, cfg.min_crack_length_m)
     chains.sort(key=lambda c: (round(float(c.xy[:, 1].min()), 3),
                                round(float(c.xy[:, 0].min()), 3)))
     # ---- nodes
@@ -1060,6 +1113,8 @@ def _assemble(chains: List[_Piece], geo: Any, cfg: VectorizeConfig, analysed_m2:
         "thresholds_mm": list(thresholds),
         "severity_basis": cfg.severity_basis,
         "threshold": cfg.threshold,
+        "min_crack_length_m": cfg.min_crack_length_m,
+        "min_elongation": cfg.min_elongation,
         "road_azimuth_deg": cfg.road_azimuth_deg,
         "width_source": src,
         "raster_size": [int(shape[1]), int(shape[0])],

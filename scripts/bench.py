@@ -144,7 +144,7 @@ class NullNet:
 
 
 def _load_lite(kind: str):
-    from csbsr.core.config import ModelConfig
+    from csbsr.core.model.config import ModelConfig
     from csbsr.core.model.factory import (
         LoadedModel,
         ModelCard,

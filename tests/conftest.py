@@ -78,3 +78,35 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def tiny_config(arch: str = "psp_lite", **kw):
+    """A small ModelConfig for fast tests: 8-channel KBPN and an 8-wide segmentation net.
+
+    ``arch="psp_lite"`` gives the first lite layout (per-tile norm and kernel);
+    ``arch="thin_unet"`` the tile-exact v2 layout. Keyword arguments replace fields of
+    ModelConfig (e.g. ``scale=2``) or, prefixed ``sr_``/``seg_``, of its parts.
+    """
+    import dataclasses
+
+    from csbsr.core.model.config import BlurSkipConfig, ModelConfig, SegConfig, SRConfig
+
+    if arch == "thin_unet":
+        seg = SegConfig(arch="thin_unet", widths=(8, 8, 16, 16))
+        scope = "raster"
+    else:
+        seg = SegConfig(arch=arch, widths=(8,), side_heads=False, input_norm="instance")
+        scope = "tile"
+    sr = SRConfig(channels=8)
+    sr = dataclasses.replace(sr, **{k[3:]: v for k, v in kw.items() if k.startswith("sr_")})
+    seg = dataclasses.replace(seg, **{k[4:]: v for k, v in kw.items() if k.startswith("seg_")})
+    rest = {k: v for k, v in kw.items() if not k.startswith(("sr_", "seg_"))}
+    if "blurskip" in rest and isinstance(rest["blurskip"], bool):
+        rest["blurskip"] = BlurSkipConfig(enabled=rest["blurskip"])
+    return ModelConfig(**{"name": "tiny", "sr": sr, "seg": seg, "kernel_scope": scope, **rest})
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    """The :func:`tiny_config` factory."""
+    return tiny_config

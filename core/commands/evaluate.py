@@ -17,7 +17,8 @@ def register(sub: Any) -> None:
         "ahd95, psnr, ssim, f1_ods, best_threshold, n_images).")
     p.add_argument("--model", default=None,
                    help="a .safetensors model with its .json card (default: the shipped model)")
-    p.add_argument("--manifest", required=True, help="manifest TSV (paths relative to it)")
+    p.add_argument("--manifest", required=True, nargs="+",
+                   help="manifest TSV(s) (paths relative to each)")
     p.add_argument("--split", default="val", help="recommended_role to evaluate (default val)")
     p.add_argument("--degradation", choices=("paper", "realistic"), default="paper")
     p.add_argument("--seed", type=int, default=5, help="seed of the degraded set (default 5)")
@@ -31,6 +32,10 @@ def register(sub: Any) -> None:
     p.add_argument("--padding", choices=("reflect", "zero"), default="reflect",
                    help="blur padding of the degradation (zero = the reference)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--by-dataset", action="store_true",
+                   help="add per-data-set F1 (2 px and 2 cm) and P/R at --threshold")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="threshold of the per-data-set P/R/F1 (default: the model card's)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(func=_run)
@@ -42,10 +47,17 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
 
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise OutputExistsError(f"{args.json} exists: pass --overwrite to replace it")
-    res = evaluate_model(args.model, args.manifest, split=args.split,
+    threshold = args.threshold
+    if args.by_dataset and threshold is None:
+        from ..model.factory import default_model_path, read_card
+
+        threshold = read_card(args.model or default_model_path()).recommended_threshold
+    manifests = args.manifest[0] if len(args.manifest) == 1 else args.manifest
+    res = evaluate_model(args.model, manifests, split=args.split,
                          degradation=args.degradation, seed=args.seed, mode=args.mode,
                          limit=args.limit, hr_policy=args.hr_policy, padding=args.padding,
-                         device=args.device, precision="fp32", progress=progress)
+                         device=args.device, precision="fp32", progress=progress,
+                         by_dataset=args.by_dataset, report_threshold=threshold)
     if hasattr(progress, "finish"):
         progress.finish()
     text = json.dumps(res, indent=2)

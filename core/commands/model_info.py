@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
-    from ..config import named_model_config
+    from ..model.config import named_model_config
     from ..model.factory import build_model, load_model
     from ..model.summary import summarise, time_forward
 

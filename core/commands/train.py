@@ -19,11 +19,15 @@ def register(sub: Any) -> None:
         "P3 blind SR, P4 joint, P5 BlurSkip. Checkpoints go to OUT/ckpt (resume with "
         "--resume), per-phase exports to OUT/phase_Pn.safetensors, the final model to "
         "OUT/model.safetensors, losses and validation metrics to OUT/log.jsonl.")
-    p.add_argument("--config", choices=("lite", "paper"), default="lite",
-                   help="training recipe: lite = CPU, paper = GPU (default lite)")
+    p.add_argument("--config", choices=("lite2", "lite", "paper"), default="lite2",
+                   help="training recipe: lite2 = thin-crack CPU recipe (default), lite = the "
+                        "first CPU recipe, paper = GPU")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--data", default=None,
-                   help="manifest TSV (default: ../shared/data/cracks/manifest.tsv)")
+    p.add_argument("--data", nargs="+", default=None, metavar="MANIFEST",
+                   help="manifest TSV(s) (default: ../shared/data/cracks/manifest.tsv and "
+                        "manifest_extra.tsv)")
+    p.add_argument("--negatives", default=None, metavar="FOLDER",
+                   help="orthophotos for the negative bank (default: ../shared/data/ortho)")
     p.add_argument("--variant", choices=VARIANTS, default="joint_wf_blurskip", help=VARIANT_HELP)
     p.add_argument("--phases", nargs="+", choices=PHASES, default=None,
                    help="run only these phases of the variant")
@@ -36,11 +40,22 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_run)
 
 
-def default_manifest() -> Any:
-    """The shared crack manifest beside the repository, if present."""
+def shared_data() -> Any:
+    """The shared data folder beside the repository (``../shared/data``)."""
     from pathlib import Path
 
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "cracks" / "manifest.tsv"
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def default_manifest() -> Any:
+    """The shared crack manifest beside the repository, if present."""
+    return shared_data() / "cracks" / "manifest.tsv"
+
+
+def default_manifests() -> list:
+    """Both shared manifests (the original and the added sets)."""
+    root = shared_data() / "cracks"
+    return [root / "manifest.tsv", root / "manifest_extra.tsv"]
 
 
 def parse_overrides(items: Any) -> dict:
@@ -73,9 +88,11 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
         cfg = named_train_config(args.config, **overrides)
     except TypeError as exc:
         raise ConfigError(f"--set: {exc}") from exc
-    manifest = args.data or default_manifest()
+    manifest = args.data or (default_manifests() if cfg.model == "lite2"
+                             else [default_manifest()])
+    negatives = args.negatives or (shared_data() / "ortho" if cfg.bank_fraction > 0 else None)
     path = train(cfg, args.out, variant=args.variant, manifest=manifest, phases=args.phases,
-                 init=args.init, resume=args.resume, progress=progress)
+                 init=args.init, resume=args.resume, progress=progress, negatives=negatives)
     if hasattr(progress, "finish"):
         progress.finish()
     print(json.dumps({"model": str(path)}))

@@ -14,14 +14,20 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 from .. import atomic
-from ..config import ModelConfig, Normalisation, from_dict, to_dict
+from ..config import Normalisation, from_dict, to_dict
 from ..errors import CheckpointError, ConfigError
+from .config import ModelConfig, model_config_from_v1
+from .registry import build_model, check_architecture
 
 FORMAT_NAME = "csbsr-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: card versions this code reads (1: flat model config, converted on read)
+READABLE_VERSIONS = (1, 2)
+#: the largest halo a card may ask for (LR px): beyond it tiles would be mostly halo
+MAX_HALO_LR_PX = 256
 DEFAULT_MODEL_NAME = "csbsr_lite_x4.safetensors"
 
 PathLike = Union[str, Path]
@@ -30,48 +36,6 @@ PathLike = Union[str, Path]
 def default_model_path() -> Path:
     """Return the path of the shipped default model (``resources/models/``)."""
     return Path(__file__).resolve().parents[2] / "resources" / "models" / DEFAULT_MODEL_NAME
-
-
-def _build_seg(cfg: ModelConfig, cond_dim: int) -> Any:
-    from .seg import BlurSkip, DilatedResNet34, LiteEncoder, PSPNet, UNet
-
-    def blurskip(feat_ch: int) -> Optional[BlurSkip]:
-        if not cfg.blurskip:
-            return None
-        return BlurSkip(feat_ch, cond_dim, cfg.blurskip_blocks, cfg.blurskip_hidden)
-
-    if cfg.seg_arch == "pspnet_resnet34":
-        return PSPNet(DilatedResNet34(), bins=(1, 2, 3, 6), ppm_ch=512, bottleneck_ch=1024,
-                      dec_chs=(256, 64, 64), aux_hidden=256, blurskip=blurskip(64))
-    if cfg.seg_arch == "psp_lite":
-        w = cfg.seg_width
-        return PSPNet(LiteEncoder(w), bins=(1, 2, 3, 6), ppm_ch=2 * w, bottleneck_ch=8 * w,
-                      dec_chs=(4 * w, 2 * w, w), aux_hidden=2 * w, blurskip=blurskip(w))
-    if cfg.seg_arch == "unet":
-        return UNet(cfg.seg_width, blurskip=blurskip(cfg.seg_width))
-    raise ConfigError(f"unknown seg_arch {cfg.seg_arch!r}")
-
-
-def _build_joint(cfg: ModelConfig) -> Any:
-    from .joint import JointSRSeg
-    from .sr import KBPN
-
-    sr = KBPN(scale=cfg.scale, channels=cfg.sr_channels, stages=cfg.sr_stages,
-              feat_depth=cfg.sr_feat_depth, kernel_size=cfg.kernel_size,
-              code_size=cfg.kernel_code, head_depth=cfg.kernel_head_depth,
-              conditioning=cfg.kernel_conditioning, embed_dim=cfg.kernel_embed_dim,
-              sft_hidden=cfg.sft_hidden)
-    seg = _build_seg(cfg, sr.conditioner.dim)
-    return JointSRSeg(sr, seg, use_blurskip=cfg.blurskip)
-
-
-#: the explicit name-to-builder table (one family today: KBPN + a segmentation network)
-BUILDERS: Dict[str, Callable[[ModelConfig], Any]] = {"csbsr": _build_joint}
-
-
-def build_model(cfg: ModelConfig) -> Any:
-    """Return a freshly initialised :class:`~.joint.JointSRSeg` for ``cfg``."""
-    return BUILDERS["csbsr"](cfg)
 
 
 @dataclass(frozen=True)
@@ -102,6 +66,23 @@ class ModelCard:
     format_version: int = FORMAT_VERSION
     software_version: str = ""
     created_utc: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError(f"model must be an architecture, got {type(self.model).__name__}")
+        if self.input_gsd_m is not None and not (
+                isinstance(self.input_gsd_m, (int, float)) and 0 < self.input_gsd_m < 10):
+            raise ConfigError(f"input_gsd_m must be a ground sampling distance in metres "
+                              f"(0 < value < 10) or null, got {self.input_gsd_m!r}")
+        if not isinstance(self.recommended_threshold, (int, float)) or \
+                not 0 < self.recommended_threshold < 1:
+            raise ConfigError(f"recommended_threshold must be a probability in (0, 1), "
+                              f"got {self.recommended_threshold!r}")
+        if not isinstance(self.halo_lr_px, int) or not 0 <= self.halo_lr_px <= MAX_HALO_LR_PX:
+            raise ConfigError(f"halo_lr_px must be an integer in 0..{MAX_HALO_LR_PX} LR pixels, "
+                              f"got {self.halo_lr_px!r}")
+        if not isinstance(self.normalisation, Normalisation):
+            raise ConfigError("normalisation must be {value_scale, value_offset}")
 
     @property
     def scale(self) -> int:
@@ -180,16 +161,22 @@ def read_card(path: PathLike) -> ModelCard:
         raise CheckpointError(f"{card_path} is not a CSBSR model card "
                               f"(expected \"format\": \"{FORMAT_NAME}\")")
     version = doc.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(
             f"{card_path}: model format version {version!r} is not supported by this "
-            f"version of the software (it reads version {FORMAT_VERSION}); "
+            f"version of the software (it reads versions {list(READABLE_VERSIONS)}); "
             "update the plugin or re-export the model")
     body = {k: v for k, v in doc.items() if k not in ("format", "weights")}
     try:
-        return from_dict(ModelCard, body)
-    except ConfigError as exc:
-        raise CheckpointError(f"{card_path}: invalid model card: {exc}") from exc
+        if version == 1:
+            body["model"] = model_config_from_v1(body.get("model", {}))
+            body["format_version"] = FORMAT_VERSION
+        card = from_dict(ModelCard, body)
+        check_architecture(card.model)
+        return card
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{card_path}: invalid model card: {exc}; "
+                              "fix that key or restore the original card") from exc
 
 
 def load_model(path: Optional[PathLike] = None, device: str = "cpu") -> LoadedModel:

@@ -174,6 +174,7 @@ class PSPNet(nn.Module):
             nn.ReLU(inplace=True), nn.Dropout2d(0.1), nn.Conv2d(aux_hidden, 1, 1))
         self.blurskip = blurskip
         self.last_ch = in_ch
+        self.total_stride = 8
 
     def forward(self, x: torch.Tensor, kernel_cond: Optional[torch.Tensor] = None) -> SegOutput:
         """Return (main logits, aux logits), both (B, 1, H, W), for ``x`` (B, 3, H, W)."""
@@ -209,6 +210,7 @@ class UNet(nn.Module):
         self.final = nn.Conv2d(w, 1, 1)
         self.blurskip = blurskip
         self.last_ch = w
+        self.total_stride = 16
 
     def forward(self, x: torch.Tensor, kernel_cond: Optional[torch.Tensor] = None) -> SegOutput:
         """Return (main logits (B, 1, H, W), None)."""

@@ -236,6 +236,10 @@ class KBPN(nn.Module):
         nn.init.normal_(self.kernel_head[-1].weight, std=1e-3)
 
     # -- kernel helpers ------------------------------------------------------------------
+    def kernel_estimator(self) -> list:
+        """The modules that estimate the kernel (initial head and per-stage refiners)."""
+        return [self.kernel_head, self.refiners]
+
     def kernel_from_logits(self, logits: torch.Tensor) -> tuple:
         """Return (code (B, k*k) summing to 1, kernel (B, K, K) summing to 1)."""
         code = torch.softmax(logits.float(), dim=1)

@@ -9,7 +9,7 @@ import rasterio
 import torch
 from affine import Affine
 from csbsr.core.cli import main
-from csbsr.core.config import ModelConfig
+from csbsr.core.model.config import ModelConfig
 from csbsr.core.model.factory import ModelCard, build_model, save_model
 
 

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from csbsr.core.config import named_model_config
 from csbsr.core.errors import InvalidInputError
 from csbsr.core.evaluate import evaluate_model
+from csbsr.core.model.config import named_model_config
 from csbsr.core.model.factory import ModelCard, build_model, save_model
 
 KEYS = ("iou_max", "aiu", "hd95_min", "ahd95", "psnr", "ssim", "f1_ods", "best_threshold",

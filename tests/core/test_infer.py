@@ -9,9 +9,10 @@ import pytest
 import rasterio
 import torch
 from affine import Affine
-from csbsr.core.config import InferenceConfig, ModelConfig, TileConfig, from_dict
+from csbsr.core.config import InferenceConfig, TileConfig, from_dict
 from csbsr.core.errors import Cancelled, InvalidInputError, OutputExistsError
 from csbsr.core.infer import detect
+from csbsr.core.model.config import ModelConfig
 from csbsr.core.model.factory import LoadedModel, ModelCard, build_model, load_model, save_model
 from csbsr.core.pipeline import run_pipeline
 from csbsr.core.progress import RecordingProgress

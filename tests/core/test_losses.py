@@ -87,7 +87,7 @@ def test_boundary_combo_is_stable_for_extreme_logits():
     mask[0, 0, 3] = 1
     logits = torch.full((2, 1, 8, 8), 1e4, requires_grad=True)
     sdf = torch.zeros_like(mask)
-    total, _ = L.seg_loss(logits, logits * 0.5, mask, sdf, alpha=0.7)
+    total, _ = L.seg_loss(logits, (logits * 0.5,), mask, sdf, alpha=0.7)
     total.sum().backward()
     assert bool(torch.isfinite(total).all()) and bool(torch.isfinite(logits.grad).all())
 
@@ -98,8 +98,8 @@ def test_seg_loss_adds_the_aux_head():
     sdf = torch.zeros_like(mask)
     main = torch.randn(1, 1, 8, 8)
     aux = torch.randn(1, 1, 8, 8)
-    only, _ = L.seg_loss(main, None, mask, sdf, 1.0)
-    both, _ = L.seg_loss(main, aux, mask, sdf, 1.0, aux_weight=0.4)
+    only, _ = L.seg_loss(main, (), mask, sdf, 1.0)
+    both, _ = L.seg_loss(main, (aux,), mask, sdf, 1.0, aux_weight=0.4)
     a, _ = L.boundary_combo_loss(aux, mask, sdf, 1.0)
     torch.testing.assert_close(both, only + 0.4 * a)
 
@@ -110,3 +110,40 @@ def test_alpha_schedule():
     assert L.alpha_at(100, 100) == pytest.approx(0.99)
     assert L.alpha_at(250, 100) == pytest.approx(0.98)
     assert L.alpha_at(10 ** 6, 100) == pytest.approx(0.01)
+
+
+def test_tolerance_band_zeroes_the_weight_next_to_cracks_only():
+    mask = torch.zeros(1, 1, 9, 9)
+    mask[..., 4, :] = 1
+    w = L.tolerance_weight(mask, None, band_px=1)
+    assert bool((w[..., 4, :] == 1).all())  # crack pixels keep their weight
+    assert bool((w[..., 3, :] == 0).all()) and bool((w[..., 5, :] == 0).all())
+    assert bool((w[..., 0, :] == 1).all())
+
+
+def test_bce_dice_ignores_zero_weight_pixels_and_skips_dice_on_empty_masks():
+    logits = torch.full((2, 1, 8, 8), -3.0)
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, 0, 2, :] = 1
+    w = torch.ones_like(mask)
+    _base, parts = L.bce_dice_loss(logits, mask, w)
+    assert float(parts["dice"][1]) == 0.0 and float(parts["dice"][0]) > 0.9
+    # a confident false positive in an ignored pixel costs nothing
+    fp = logits.clone()
+    fp[1, 0, 6, 6] = 8.0
+    w2 = w.clone()
+    w2[1, 0, 6, 6] = 0.0
+    ignored, _ = L.bce_dice_loss(fp, mask, w2)
+    counted, _ = L.bce_dice_loss(fp, mask, w)
+    assert float(ignored[1]) < float(counted[1])
+
+
+def test_deep_supervision_pools_the_mask_to_each_side_output():
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 5, 3:12] = 1
+    main = torch.full((1, 1, 16, 16), -4.0)
+    perfect_side = torch.where(torch.nn.functional.max_pool2d(mask, 4) > 0, 6.0, -6.0)
+    wrong_side = -perfect_side
+    good, _ = L.deep_supervision_loss(main, (perfect_side,), mask, None)
+    bad, _ = L.deep_supervision_loss(main, (wrong_side,), mask, None)
+    assert float(bad) > float(good) + 1.0

@@ -6,19 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from csbsr.core.config import InferenceConfig, ModelConfig
+from csbsr.core.config import InferenceConfig
 from csbsr.core.errors import Cancelled, OutputExistsError
 from csbsr.core.progress import RecordingProgress
 from rasterio.transform import from_origin
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_cfg) -> Path:
     import torch
     from csbsr.core.model.factory import ModelCard, build_model, save_model
 
     torch.manual_seed(0)
-    cfg = ModelConfig(sr_channels=8, seg_width=8)
+    cfg = tiny_cfg("thin_unet")
     model = build_model(cfg)
     with torch.no_grad():  # spread the logits so that a random net still finds "cracks"
         model.seg_net.final.weight.mul_(50.0)

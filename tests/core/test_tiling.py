@@ -52,7 +52,7 @@ def test_bad_plan_raises():
         plan_tiles(10, 10, 64, -1)
 
 
-def test_fill_invalid_uses_valid_mean():
+def test_fill_invalid_copies_the_nearest_valid_pixel():
     data = np.zeros((2, 4, 4), np.float32)
     data[0, :2] = 1.0
     data[1] = 0.25
@@ -60,10 +60,24 @@ def test_fill_invalid_uses_valid_mean():
     valid[:2] = True
     valid[2, 0] = True  # a valid 0 in channel 0
     out = fill_invalid(data, valid)
-    assert out[0, 3, 3] == pytest.approx(8 / 9)
+    assert out[0, 3, 0] == 0.0  # nearest valid: (2, 0)
+    assert out[0, 3, 3] == 1.0  # nearest valid: (1, 3)
     assert out[1, 3, 3] == pytest.approx(0.25)
     assert data[0, 3, 3] == 0.0  # input untouched
     assert fill_invalid(data, np.ones((4, 4), bool)) is data
+    assert float(fill_invalid(data, np.zeros((4, 4), bool)).mean()) == 0.5
+
+
+@pytest.mark.parametrize("length,tile,align", [(100, 32, 2), (101, 32, 2), (97, 33, 4),
+                                               (40, 64, 2), (130, 64, 8)])
+def test_aligned_starts_cover_the_region(length, tile, align):
+    g = plan_tiles(length, length, tile, 4, align=align)
+    assert all(x % align == 0 for x in g.xs)
+    covered = np.zeros(length, int)
+    for x in g.xs:
+        covered[x:min(x + g.core_w, length)] += 1
+    assert covered.min() >= 1
+    assert g.xs[-1] + g.core_w - length < align  # an overhang shorter than the alignment
 
 
 def test_upsample_and_crop():

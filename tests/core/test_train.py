@@ -74,10 +74,10 @@ def test_all_phases_run_and_export(tmp_path, samples):
     vals = {r["phase"]: r["validation"] for r in log if "validation" in r}
     assert "psnr" in vals["P1"] and "iou_max" in vals["P4"] and "hd95_min" in vals["P5"]
     card = json.loads(model_path.with_suffix(".json").read_text())
-    assert card["model"]["blurskip"] is True
+    assert card["model"]["blurskip"]["enabled"] is True
     assert "uav75" in card["training"]["data_sources"]
     p4 = json.loads((tmp_path / "run" / "phase_P4.json").read_text())
-    assert p4["model"]["blurskip"] is False  # BlurSkip is untrained before P5
+    assert p4["model"]["blurskip"]["enabled"] is False  # BlurSkip is untrained before P5
     with pytest.raises(OutputExistsError, match="--resume"):
         Trainer(tiny_cfg(), tmp_path / "run", samples=samples)
 
@@ -217,3 +217,38 @@ def test_cosine_lr():
     assert cosine_lr(0, 10, 1e-3, 1e-5) == pytest.approx(1e-3)
     assert cosine_lr(9, 10, 1e-3, 1e-5) == pytest.approx(1e-5)
     assert cosine_lr(3, 1, 1e-3, 1e-5) == 1e-3
+
+
+def _negative_sample(seed: int):
+    """A sample whose mask has a crack and whose hard-negative mask marks a straight joint."""
+    s = _sparse_sample(seed)
+    neg = np.zeros_like(s.mask)
+    neg[:, 60:62] = True
+    s.image[neg] = 40
+    s.negative, s.negative_index = neg, np.flatnonzero(neg)
+    return s
+
+
+def test_thin_crack_recipe_runs_every_phase(tmp_path):
+    """The lite2 recipe: ThinCrackUNet, raster kernel, BCE+Dice with deep supervision, hard
+    negatives, zoom/colour jitter and both degradations."""
+    cfg = named_train_config("lite2", crop=32, batch_size=2, iters_p1=1, iters_p2=1,
+                             iters_p3=1, iters_p4=4, iters_p5=1, wf_start=1, val_images=0,
+                             checkpoint_every=2, bank_fraction=0.0, precision="fp32")
+    samples = [_negative_sample(0), _sparse_sample(1)]
+    tr = Trainer(cfg, tmp_path / "run", samples=samples, val_samples=samples[:1])
+    assert tr.sampler.hardneg.tolist() == [0]
+    model_path = tr.run()
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    assert card["model"]["seg"]["arch"] == "thin_unet"
+    assert card["model"]["kernel_scope"] == "raster"
+    log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    p4 = [r for r in log if r.get("phase") == "P4" and "seg_bce" in r]
+    assert p4 and all(np.isfinite(r["loss"]) for r in p4)
+
+
+def test_optimizer_groups_scale_the_sr_rate(tmp_path, samples):
+    tr = Trainer(tiny_cfg(sr_lr_factor=0.25, lr=1e-3), tmp_path / "run", samples=samples)
+    opt = tr._optimizer("P4")
+    rates = sorted(g["lr"] for g in opt.param_groups)
+    assert rates == pytest.approx([2.5e-4, 1e-3])

@@ -30,7 +30,7 @@ def provider(qgis_processing: None):
     return registry.providerById("csbsr")
 
 
-def _calibrated_tiny_model(path: Path) -> Path:
+def _calibrated_tiny_model(path: Path, cfg) -> Path:
     """A tiny random lite model whose head is stretched so it marks ~8 % of pixels as crack.
 
     A random network's logits barely vary; scaling the 1x1 head around its 92nd percentile
@@ -39,11 +39,9 @@ def _calibrated_tiny_model(path: Path) -> Path:
     """
     import rasterio
     import torch
-    from csbsr.core.config import ModelConfig
     from csbsr.core.model.factory import ModelCard, build_model, save_model
 
     torch.manual_seed(0)
-    cfg = ModelConfig(sr_channels=8, seg_width=8)
     model = build_model(cfg).eval()
     with rasterio.open(REAL_ORTHO) as src:
         img = src.read([1, 2, 3]).astype(np.float32) / 255.0
@@ -59,11 +57,12 @@ def _calibrated_tiny_model(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_cfg) -> Path:
     """Path of a tiny random model (``.safetensors`` + ``.json`` card)."""
     if not REAL_ORTHO.exists():
         pytest.skip("../shared/data/ortho is not available")
-    return _calibrated_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+    return _calibrated_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors",
+                                  tiny_cfg("thin_unet"))
 
 
 @pytest.fixture(scope="session")

@@ -6,25 +6,29 @@ from pathlib import Path
 
 import pytest
 import torch
-from csbsr.core.config import ModelConfig, Normalisation
+from csbsr.core.config import Normalisation
 from csbsr.core.errors import CheckpointError
 from csbsr.core.model.factory import ModelCard, build_model, load_model, read_card, save_model
 
-CFG = ModelConfig(sr_channels=8, seg_width=8)
+
+@pytest.fixture()
+def cfg(tiny_cfg):
+    """The architecture of the saved test model."""
+    return tiny_cfg("thin_unet")
 
 
 @pytest.fixture()
-def saved(tmp_path: Path) -> tuple:
+def saved(tmp_path: Path, cfg) -> tuple:
     torch.manual_seed(0)
-    model = build_model(CFG).eval()
-    card = ModelCard(model=CFG, input_gsd_m=0.008, recommended_threshold=0.37,
+    model = build_model(cfg).eval()
+    card = ModelCard(model=cfg, input_gsd_m=0.008, recommended_threshold=0.37,
                      normalisation=Normalisation(255.0, 0.0), halo_lr_px=12,
                      training={"data": ["deepcrack"]}, metrics={"iou_max": 0.5})
     path = save_model(model, card, tmp_path / "m.safetensors")
     return model, path
 
 
-def test_round_trip_gives_identical_outputs(saved: tuple) -> None:
+def test_round_trip_gives_identical_outputs(saved: tuple, cfg) -> None:
     model, path = saved
     loaded = load_model(path)
     assert not loaded.model.training
@@ -34,22 +38,22 @@ def test_round_trip_gives_identical_outputs(saved: tuple) -> None:
     torch.testing.assert_close(a.seg_logits, b.seg_logits, rtol=0, atol=0)
     torch.testing.assert_close(a.sr, b.sr, rtol=0, atol=0)
     card = loaded.card
-    assert card.model == CFG
+    assert card.model == cfg
     assert card.recommended_threshold == 0.37
     assert card.input_gsd_m == 0.008
     assert card.training == {"data": ["deepcrack"]}
     assert card.software_version and card.created_utc
 
 
-def test_files_are_safetensors_and_json_only(saved: tuple) -> None:
+def test_files_are_safetensors_and_json_only(saved: tuple, cfg) -> None:
     _, path = saved
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.json", "m.safetensors"]
     doc = json.loads(path.with_suffix(".json").read_text())
-    assert doc["format"] == "csbsr-model" and doc["format_version"] == 1
-    assert doc["model"]["sr_channels"] == 8
+    assert doc["format"] == "csbsr-model" and doc["format_version"] == 2
+    assert doc["model"]["sr"]["channels"] == 8 and doc["model"]["seg"]["arch"] == "thin_unet"
     assert len(doc["weights"]["sha256"]) == 64
     # the card alone is enough to load (path given as .json)
-    assert load_model(path.with_suffix(".json")).card.model == CFG
+    assert load_model(path.with_suffix(".json")).card.model == cfg
 
 
 def test_missing_weights(tmp_path: Path) -> None:
@@ -107,23 +111,22 @@ def test_card_weights_architecture_mismatch(saved: tuple) -> None:
     _, path = saved
     card = path.with_suffix(".json")
     doc = json.loads(card.read_text())
-    doc["model"]["sr_channels"] = 12
+    doc["model"]["sr"]["channels"] = 12
     doc["weights"].pop("sha256")
     card.write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="does not fit the architecture"):
         load_model(path)
 
 
-def test_a_pickle_is_refused(tmp_path: Path) -> None:
-    model = build_model(CFG)
+def test_a_pickle_is_refused(tmp_path: Path, cfg) -> None:
+    model = build_model(cfg)
     path = tmp_path / "evil.safetensors"
     torch.save(model.state_dict(), path)
-    save_card = ModelCard(model=CFG)
+    save_card = ModelCard(model=cfg)
     # a valid card next to a pickle: the loader must refuse rather than unpickle
     from csbsr.core.config import to_dict
 
     doc = {"format": "csbsr-model", **to_dict(save_card), "weights": {"file": path.name}}
-    doc["format_version"] = 1
     path.with_suffix(".json").write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="corrupt or not safetensors"):
         load_model(path)
@@ -136,4 +139,53 @@ def test_invalid_architecture_in_card(saved: tuple) -> None:
     doc["model"]["scale"] = 3
     card.write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="scale"):
+        read_card(card)
+
+
+def test_format_1_cards_still_load(tmp_path: Path, tiny_cfg) -> None:
+    """The first shipped models stored a flat architecture; they load as "lite" models."""
+    cfg = tiny_cfg("psp_lite")
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    path = save_model(model, ModelCard(model=cfg), tmp_path / "old.safetensors")
+    card = path.with_suffix(".json")
+    doc = json.loads(card.read_text())
+    doc["format_version"] = 1
+    doc["model"] = {"name": "tiny", "scale": 4, "sr_channels": 8, "sr_stages": 2,
+                    "sr_feat_depth": 2, "kernel_size": 21, "kernel_code": 7,
+                    "kernel_head_depth": 2, "kernel_conditioning": "embedding",
+                    "kernel_embed_dim": 16, "sft_hidden": 32, "seg_arch": "psp_lite",
+                    "seg_width": 8, "blurskip": True, "blurskip_blocks": 1,
+                    "blurskip_hidden": 16}
+    card.write_text(json.dumps(doc))
+    loaded = load_model(path)
+    assert loaded.card.model == cfg
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).seg_logits, loaded.model(x).seg_logits)
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("recommended_threshold", 7, "recommended_threshold"),
+    ("input_gsd_m", -0.008, "input_gsd_m"),
+    ("halo_lr_px", 100000, "halo_lr_px"),
+    ("normalisation", {"value_scale": 0, "value_offset": 0}, "value_scale"),
+])
+def test_card_values_are_validated_with_the_key_named(saved: tuple, key, value, words) -> None:
+    _, path = saved
+    card = path.with_suffix(".json")
+    doc = json.loads(card.read_text())
+    doc[key] = value
+    card.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match=words):
+        read_card(card)
+
+
+def test_unknown_architecture_is_refused(saved: tuple) -> None:
+    _, path = saved
+    card = path.with_suffix(".json")
+    doc = json.loads(card.read_text())
+    doc["model"]["seg"]["arch"] = "deeplab"
+    card.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="deeplab.*known"):
         read_card(card)

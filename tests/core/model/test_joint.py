@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from csbsr.core.config import ModelConfig, named_model_config
+from csbsr.core.model.config import named_model_config
 from csbsr.core.model.factory import build_model
 from csbsr.core.model.joint import JointOutput
 from csbsr.core.model.summary import count_params
@@ -11,22 +11,55 @@ from csbsr.core.model.summary import count_params
 
 @pytest.mark.parametrize("scale", [2, 4])
 @pytest.mark.parametrize("hw", [(16, 16), (15, 21)])
-def test_forward_shapes(scale: int, hw: tuple) -> None:
+@pytest.mark.parametrize("arch", ["psp_lite", "thin_unet"])
+def test_forward_shapes(scale: int, hw: tuple, arch: str, tiny_cfg) -> None:
     torch.manual_seed(0)
-    model = build_model(ModelConfig(scale=scale, sr_channels=8, seg_width=8)).eval()
+    model = build_model(tiny_cfg(arch, scale=scale)).eval()
     with torch.no_grad():
         out = model(torch.rand(2, 3, *hw))
     assert isinstance(out, JointOutput)
     H, W = hw[0] * scale, hw[1] * scale
     assert out.sr.shape == (2, 3, H, W)
     assert out.seg_logits.shape == (2, 1, H, W)
-    assert out.aux_logits.shape == (2, 1, H, W)
+    if arch == "psp_lite":
+        assert [a.shape for a in out.aux_logits] == [(2, 1, H, W)]
+    else:  # side heads only in training
+        assert out.aux_logits == ()
     assert out.kernel.shape == (2, 21, 21)
 
 
-def test_segmentation_loss_gradient_reaches_the_first_sr_layer() -> None:
+def test_thin_unet_side_heads_in_training(tiny_cfg) -> None:
+    model = build_model(tiny_cfg("thin_unet")).train()
+    out = model(torch.rand(2, 3, 16, 16))
+    assert [a.shape[-1] for a in out.aux_logits] == [32, 16, 8]
+
+
+def test_raster_kernel_is_shared_by_every_tile(tiny_cfg) -> None:
+    """With kernel_scope="raster" a given kernel replaces the per-tile estimate."""
+    torch.manual_seed(2)
+    model = build_model(tiny_cfg("thin_unet")).eval()
+    lr = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        k = model.estimate_kernel(lr)
+        assert k.shape == (21, 21) and abs(float(k.sum()) - 1.0) < 1e-5
+        shared = model(lr, kernel=k)
+        own = model(lr)
+    assert torch.allclose(shared.kernel, k.expand(3, 21, 21))
+    # each tile's own estimate differs from the shared one (so the switch matters)
+    assert not torch.allclose(own.kernel, shared.kernel)
+
+
+def test_parameter_groups_partition_the_model(tiny_cfg) -> None:
+    model = build_model(tiny_cfg("thin_unet"))
+    groups = model.parameter_groups()
+    ids = [id(p) for g in groups.values() for p in g]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert groups["kernel"] and groups["blurskip"] and groups["seg"] and groups["sr"]
+
+
+def test_segmentation_loss_gradient_reaches_the_first_sr_layer(tiny_cfg) -> None:
     torch.manual_seed(1)
-    model = build_model(ModelConfig(sr_channels=8, seg_width=8)).train()
+    model = build_model(tiny_cfg()).train()
     lr = torch.rand(2, 3, 16, 16)
     mask = (torch.rand(2, 1, 64, 64) > 0.9).float()
     out = model(lr)
@@ -38,10 +71,10 @@ def test_segmentation_loss_gradient_reaches_the_first_sr_layer() -> None:
     assert head is not None and head.abs().sum() > 0
 
 
-def test_no_gradient_into_sr_when_the_sr_output_is_detached() -> None:
+def test_no_gradient_into_sr_when_the_sr_output_is_detached(tiny_cfg) -> None:
     """Negative control for the coupling test: the test above can fail."""
     torch.manual_seed(1)
-    model = build_model(ModelConfig(sr_channels=8, seg_width=8)).train()
+    model = build_model(tiny_cfg()).train()
     out = model.sr_net(torch.rand(2, 3, 16, 16))
     logits, _ = model.segment(out.sr.detach())
     logits.mean().backward()
@@ -59,3 +92,8 @@ def test_paper_parameter_counts_match_the_reference() -> None:
 def test_lite_is_about_one_million_parameters() -> None:
     model = build_model(named_model_config("lite"))
     assert 0.5e6 < count_params(model) < 1.5e6
+
+
+def test_lite2_is_about_one_and_a_half_million_parameters() -> None:
+    model = build_model(named_model_config("lite2"))
+    assert 1.2e6 < count_params(model) < 2.2e6
