@@ -243,7 +243,7 @@ class CsbsrDock(QgsDockWidget):
     def model_card_text(self) -> str:
         """One paragraph on the chosen model's card (scale, input GSD, threshold, metrics)."""
         from ..core.errors import CsbsrError
-        from ..core.model.factory import default_model_path, read_card
+        from ..core.model.card import default_model_path, read_card
 
         path = self.model_widget.filePath() or str(default_model_path())
         try:

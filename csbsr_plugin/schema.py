@@ -35,14 +35,14 @@ def fields_from(schema: Sequence[Tuple[str, str, str]]) -> QgsFields:
 
 def line_fields() -> QgsFields:
     """Fields of the crack line layer (``core.measure.FIELDS``)."""
-    from ..core.measure import FIELDS
+    from ..core.vectorize.measure import FIELDS
 
     return fields_from(FIELDS)
 
 
 def node_fields() -> QgsFields:
     """Fields of the crack node layer (``core.measure.NODE_FIELDS``)."""
-    from ..core.measure import NODE_FIELDS
+    from ..core.vectorize.measure import NODE_FIELDS
 
     return fields_from(NODE_FIELDS)
 

@@ -68,9 +68,9 @@ def eval_path(row: str, out: Path, limit: int | None) -> Path:
 def run_row(row: str, default: Path, out: Path, manifest: Path, limit: int | None) -> dict:
     """Train (or resume) and evaluate one row; returns its metrics."""
     from csbsr.core.config import named_train_config
-    from csbsr.core.evaluate import evaluate_model
     from csbsr.core.progress import ConsoleProgress
-    from csbsr.core.train import train
+    from csbsr.core.train.evaluate import evaluate_model
+    from csbsr.core.train.trainer import train
 
     run_dir, model = row_paths(row, default, out)
     progress = ConsoleProgress()
@@ -197,7 +197,7 @@ def install_baselines(out: Path, results: dict) -> None:
     """Save rows (a)-(c) beside the shipped model (cards carry their val metrics)."""
     import dataclasses
 
-    from csbsr.core.model.factory import load_model, save_model
+    from csbsr.core.model.card import load_model, save_model
 
     dest = REPO / "resources" / "models" / "baselines"
     for row, name in (("a", "hr_seg"), ("b", "bicubic_seg"), ("c", "separate")):

@@ -144,14 +144,14 @@ class NullNet:
 
 
 def _load_lite(kind: str):
-    from csbsr.core.model.config import ModelConfig
-    from csbsr.core.model.factory import (
+    from csbsr.core.model.card import (
         LoadedModel,
         ModelCard,
         build_model,
         default_model_path,
         load_model,
     )
+    from csbsr.core.model.config import ModelConfig
 
     if kind == "null":
         return LoadedModel(model=NullNet(), card=ModelCard(model=ModelConfig(),
@@ -169,7 +169,7 @@ def _load_lite(kind: str):
 def child(args: argparse.Namespace) -> int:
     """Subprocess: one ``detect`` run; prints a JSON line with timings and peak RSS."""
     from csbsr.core.config import InferenceConfig, TileConfig
-    from csbsr.core.infer import detect
+    from csbsr.core.detect.detect import detect
 
     loaded = _load_lite(args.model)
     cfg = InferenceConfig(device=args.device, precision=args.precision, overwrite=True,

@@ -26,8 +26,8 @@ def main(argv=None) -> int:
     import rasterio
     from affine import Affine
     from csbsr.core.config import VectorizeConfig
-    from csbsr.core.synthetic import mosaic
-    from csbsr.core.vectorize import vectorize_array, vectorize_raster
+    from csbsr.core.vectorize.api import vectorize_array, vectorize_raster
+    from csbsr.core.vectorize.synthetic import mosaic
 
     img = mosaic(args.size, seed=args.seed)
     with tempfile.TemporaryDirectory() as td:

@@ -86,7 +86,7 @@ def _mosaic(cracks: Path, rows: list) -> tuple:
 
 def _degrade(img: np.ndarray) -> np.ndarray:
     import torch
-    from csbsr.core.degrade import degrade
+    from csbsr.core.train.degrade import degrade
 
     hr = torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
     out = degrade(hr, np.random.default_rng(SEED), protocol="realistic", scale=SCALE)

@@ -50,8 +50,8 @@ def _longest(net):
 
 
 def straight_family(quick: bool) -> Dict[str, Any]:
-    from csbsr.core import synthetic as sy
-    from csbsr.core.vectorize import vectorize_array
+    from csbsr.core.vectorize import synthetic as sy
+    from csbsr.core.vectorize.api import vectorize_array
 
     angles = np.arange(0, 90.01, 15.0 if quick else 7.5)
     widths = [1, 1.5, 2, 3, 5, 8, 12]
@@ -92,8 +92,8 @@ def straight_family(quick: bool) -> Dict[str, Any]:
 
 
 def curve_family() -> Dict[str, Any]:
-    from csbsr.core import synthetic as sy
-    from csbsr.core.vectorize import vectorize_array
+    from csbsr.core.vectorize import synthetic as sy
+    from csbsr.core.vectorize.api import vectorize_array
 
     out = []
     for r in (40, 80, 160, 320):
@@ -114,8 +114,8 @@ def curve_family() -> Dict[str, Any]:
 
 
 def junction_family() -> Dict[str, Any]:
-    from csbsr.core import synthetic as sy
-    from csbsr.core.vectorize import vectorize_array
+    from csbsr.core.vectorize import synthetic as sy
+    from csbsr.core.vectorize.api import vectorize_array
 
     c = np.array([200.4, 200.6])
     cases = {
@@ -156,8 +156,8 @@ def grid_lines(n: int, cell: float, size: int, jitter: float, seed: int) -> List
 
 
 def network_family() -> Dict[str, Any]:
-    from csbsr.core import synthetic as sy
-    from csbsr.core.vectorize import vectorize_array
+    from csbsr.core.vectorize import synthetic as sy
+    from csbsr.core.vectorize.api import vectorize_array
 
     out = []
     for name, n, cell, w, want in (("block (0.5 m cells)", 4, 250.0, 4, "block"),
@@ -175,8 +175,8 @@ def network_family() -> Dict[str, Any]:
 
 
 def taper_ragged_gap_family() -> Dict[str, Any]:
-    from csbsr.core import synthetic as sy
-    from csbsr.core.vectorize import vectorize_array
+    from csbsr.core.vectorize import synthetic as sy
+    from csbsr.core.vectorize.api import vectorize_array
 
     out: Dict[str, Any] = {"taper": [], "ragged": [], "gaps": []}
     for ang in (0, 20, 35, 60):
@@ -215,9 +215,9 @@ def taper_ragged_gap_family() -> Dict[str, Any]:
 
 
 def seam_family() -> Dict[str, Any]:
-    from csbsr.core import synthetic as sy
     from csbsr.core.config import VectorizeConfig
-    from csbsr.core.vectorize import vectorize_array
+    from csbsr.core.vectorize import synthetic as sy
+    from csbsr.core.vectorize.api import vectorize_array
 
     rng = np.random.default_rng(3)
     lines, widths = [], []
@@ -242,9 +242,9 @@ def seam_family() -> Dict[str, Any]:
 
 def georef_family() -> Dict[str, Any]:
     import shapely
-    from csbsr.core import synthetic as sy
-    from csbsr.core.measure import make_georef
-    from csbsr.core.vectorize import vectorize_array
+    from csbsr.core.vectorize import synthetic as sy
+    from csbsr.core.vectorize.api import vectorize_array
+    from csbsr.core.vectorize.measure import make_georef
     from shapely.geometry import LineString
 
     out = []

@@ -27,10 +27,10 @@ NOMINAL_INPUT_GSD_M = 0.008
 
 def main(argv: list | None = None) -> int:
     from csbsr.core.config import named_train_config
-    from csbsr.core.evaluate import evaluate_model
-    from csbsr.core.model.factory import default_model_path, load_model, save_model
+    from csbsr.core.model.card import default_model_path, load_model, save_model
     from csbsr.core.progress import ConsoleProgress
-    from csbsr.core.train import train
+    from csbsr.core.train.evaluate import evaluate_model
+    from csbsr.core.train.trainer import train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default=str(REPO / "runs" / "default"))

@@ -88,7 +88,7 @@ def _finish(progress: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
-    from ..infer import detect
+    from ..detect.detect import detect
 
     det = detect(args.ortho, args.out, inference_config_from_args(args), progress)
     _finish(progress)

@@ -55,7 +55,7 @@ def collect(device: str = "auto", model: Any = None) -> List[Tuple[str, str]]:
     except CsbsrError as exc:
         lines.append(("device", f"error: {exc}"))
     try:
-        from ..model.factory import default_model_path, read_card
+        from ..model.card import default_model_path, read_card
 
         path = model or default_model_path()
         card = read_card(path)

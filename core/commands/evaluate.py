@@ -43,13 +43,13 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
     from ..errors import OutputExistsError
-    from ..evaluate import evaluate_model
+    from ..train.evaluate import evaluate_model
 
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise OutputExistsError(f"{args.json} exists: pass --overwrite to replace it")
     threshold = args.threshold
     if args.by_dataset and threshold is None:
-        from ..model.factory import default_model_path, read_card
+        from ..model.card import default_model_path, read_card
 
         threshold = read_card(args.model or default_model_path()).recommended_threshold
     manifests = args.manifest[0] if len(args.manifest) == 1 else args.manifest

@@ -22,8 +22,8 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
+    from ..model.card import build_model, load_model
     from ..model.config import named_model_config
-    from ..model.factory import build_model, load_model
     from ..model.summary import summarise, time_forward
 
     if args.model:

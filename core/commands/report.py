@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
     from ..errors import InvalidInputError
-    from ..report import write_html_report
+    from ..report.html import write_html_report
 
     if args.top < 1:
         raise InvalidInputError(f"--top must be >= 1, got {args.top}")

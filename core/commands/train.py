@@ -11,7 +11,7 @@ VARIANT_HELP = ("joint (ablation d), joint_wf (e), joint_wf_blurskip (f, default
 
 def register(sub: Any) -> None:
     """Add the ``train`` sub-command."""
-    from ..train import PHASES, VARIANTS
+    from ..train.trainer import PHASES, VARIANTS
 
     p = sub.add_parser(
         "train", help="train CSBSR (staged, resumable)",
@@ -79,7 +79,7 @@ def parse_overrides(items: Any) -> dict:
 def _run(args: argparse.Namespace, progress: Any) -> int:
     from ..config import named_train_config
     from ..errors import ConfigError
-    from ..train import train
+    from ..train.trainer import train
 
     overrides = parse_overrides(args.set)
     if args.device:

@@ -45,8 +45,8 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
     from ..config import VectorizeConfig
-    from ..export import write_network, write_summary_json
-    from ..vectorize import vectorize_raster
+    from ..vectorize.api import vectorize_raster
+    from ..vectorize.export import write_network, write_summary_json
 
     if args.standard != "custom" and args.custom_thresholds_mm is not None:
         raise ConfigError("--custom-thresholds-mm needs --standard custom")

@@ -249,7 +249,7 @@ class DetectCracksAlgorithm(CsbsrAlgorithm):
     def processAlgorithm(self, parameters: Dict[str, Any], context: Any,
                          feedback: Any) -> Dict[str, Any]:
         self.check_dependencies()
-        from ...core.infer import detect
+        from ...core.detect.detect import detect
 
         layer = self.parameterAsRasterLayer(parameters, INPUT, context)
         path = raster_path(layer)

@@ -44,8 +44,8 @@ class InspectCracksAlgorithm(CsbsrAlgorithm):
     def processAlgorithm(self, parameters: Dict[str, Any], context: Any,
                          feedback: Any) -> Dict[str, Any]:
         self.check_dependencies()
-        from ...core.infer import detect
-        from ...core.vectorize import vectorize_raster
+        from ...core.detect.detect import detect
+        from ...core.vectorize.api import vectorize_raster
 
         layer = self.parameterAsRasterLayer(parameters, dc.INPUT, context)
         path = dc.raster_path(layer)
@@ -82,7 +82,7 @@ class InspectCracksAlgorithm(CsbsrAlgorithm):
             vc.ellipsoid_lengths(network, crs, context, feedback)
         results = vc.write_network(self, parameters, context, feedback, network, crs)
         # the summary JSON beside the rasters makes the folder a complete run (csbsr:crackreport)
-        from ...core.export import write_summary_json
+        from ...core.vectorize.export import write_summary_json
 
         summary_path = self.call_core(
             write_summary_json, network,

@@ -242,7 +242,7 @@ class VectorizeCracksAlgorithm(CsbsrAlgorithm):
     def processAlgorithm(self, parameters: Dict[str, Any], context: Any,
                          feedback: Any) -> Dict[str, Any]:
         self.check_dependencies()
-        from ...core.vectorize import vectorize_raster
+        from ...core.vectorize.api import vectorize_raster
         from .detect_cracks import raster_path
 
         layer = self.parameterAsRasterLayer(parameters, INPUT, context)

@@ -39,7 +39,7 @@ def _calibrated_tiny_model(path: Path, cfg) -> Path:
     """
     import rasterio
     import torch
-    from csbsr.core.model.factory import ModelCard, build_model, save_model
+    from csbsr.core.model.card import ModelCard, build_model, save_model
 
     torch.manual_seed(0)
     model = build_model(cfg).eval()

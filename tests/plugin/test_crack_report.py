@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _builder():
-    """``build_run_folder`` of tests/core/test_report.py (one synthetic run folder recipe)."""
+    """``build_run_folder`` of tests/core/report/test_html.py (one synthetic run folder recipe)."""
     spec = importlib.util.spec_from_file_location(
-        "csbsr_report_run_builder", REPO / "tests" / "core" / "test_report.py")
+        "csbsr_report_run_builder", REPO / "tests" / "core" / "report" / "test_html.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.build_run_folder

@@ -29,7 +29,7 @@ def test_zip_layout(plugin_zip: Path) -> None:
     names = zipfile.ZipFile(plugin_zip).namelist()
     assert {n.split("/")[0] for n in names} == {"csbsr"}
     for required in ("metadata.txt", "__init__.py", "LICENSE", "csbsr_plugin/plugin.py",
-                     "core/infer.py", "resources/styles/crack_lines.qml",
+                     "core/detect/detect.py", "resources/styles/crack_lines.qml",
                      "resources/icons/csbsr.svg"):
         assert f"csbsr/{required}" in names, required
     assert not [n for n in names if "/tests/" in n or "__pycache__" in n or n.endswith(

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from csbsr.core.model.card import build_model
 from csbsr.core.model.config import named_model_config
-from csbsr.core.model.factory import build_model
 from csbsr.core.model.joint import JointOutput
 from csbsr.core.model.summary import count_params
 

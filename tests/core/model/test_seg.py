@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from csbsr.core.model.factory import build_model
+from csbsr.core.model.card import build_model
 
 
 @pytest.mark.parametrize("arch", ["psp_lite", "unet", "thin_unet"])

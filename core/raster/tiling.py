@@ -1,0 +1,172 @@
+"""Tile geometry and centre-crop stitching (numpy only, no torch, no I/O).
+
+A region of ``width x height`` LR pixels is covered by cores of ``core_w x core_h`` pixels
+(the tile size, or the region size when it is smaller). Each core is inferred with a halo of
+``halo`` pixels on every side (reflect-padded beyond the raster), and only the core's output
+(``scale`` times larger) is kept: for a translation-equivariant network whose receptive
+field radius is at most ``halo``, the stitched output equals whole-image inference. The last
+core of a row or column is shifted back to end at the region edge, so every tile has the
+same shape (fixed-shape batches) and no tile reads past the region by more than the halo.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, List, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+def _starts(length: int, core: int, align: int = 1) -> List[int]:
+    """Core offsets covering [0, length): multiples of ``core``, then a last one shifted back
+    to end at ``length`` and rounded *up* to a multiple of ``align`` (it may overhang the
+    end by less than ``align`` pixels; the overhang is read but never written)."""
+    starts = list(range(0, length - core + 1, core))
+    if starts[-1] + core < length:
+        last = -(-(length - core) // align) * align
+        if last > starts[-1]:
+            starts.append(last)
+    return starts
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Cores covering a ``width x height`` region (LR pixels).
+
+    Attributes:
+        width, height: region size.
+        core_w, core_h: core size (<= tile size, <= region size).
+        halo: context added on each side of a core.
+        xs, ys: column and row offsets of the cores, in region pixels.
+    """
+
+    width: int
+    height: int
+    core_w: int
+    core_h: int
+    halo: int
+    xs: Tuple[int, ...]
+    ys: Tuple[int, ...]
+
+    @property
+    def n_tiles(self) -> int:
+        """Number of tiles."""
+        return len(self.xs) * len(self.ys)
+
+    @property
+    def tile_shape(self) -> Tuple[int, int]:
+        """(h, w) of every model input tile, halo included."""
+        return self.core_h + 2 * self.halo, self.core_w + 2 * self.halo
+
+    @property
+    def overhead(self) -> float:
+        """Computed pixels per kept pixel (halo and shifted-edge overlap included)."""
+        th, tw = self.tile_shape
+        return self.n_tiles * th * tw / float(self.width * self.height)
+
+    def strips(self) -> Iterator[Tuple[int, int, int]]:
+        """Yield (y, keep_from, keep_to) per row of cores.
+
+        ``y`` is the core row offset; rows [keep_from, keep_to) of the core (relative to
+        ``y``) are new output: a shifted last row overlaps the previous one, and only its
+        new rows are written, so every output row is written exactly once.
+        """
+        done = 0
+        for y in self.ys:
+            keep_from = max(0, done - y)
+            yield y, keep_from, min(self.core_h, self.height - y)
+            done = y + self.core_h
+
+
+    def windows(self, max_cols: int = 2048) -> Iterator[Window]:
+        """Yield the processing windows: one row of cores, at most ``max_cols`` wide.
+
+        Every output pixel is written by exactly one window (``keep_*`` bounds), so memory
+        depends on the tile size and ``max_cols``, not on the raster size.
+        """
+        per = max(1, max_cols // self.core_w)
+        for y, keep_from, keep_to in self.strips():
+            done_x = 0
+            for i in range(0, len(self.xs), per):
+                xs = self.xs[i:i + per]
+                x0, x1 = xs[0], min(xs[-1] + self.core_w, self.width)
+                yield Window(y=y, keep_from=keep_from, keep_to=keep_to, x0=x0, x1=x1,
+                             xs=xs, write_x0=max(x0, done_x))
+                done_x = x1
+
+
+@dataclass(frozen=True)
+class Window:
+    """A processing window: cores ``xs`` of the core row at ``y`` (region LR pixels).
+
+    Attributes:
+        y: core row offset; rows [y + keep_from, y + keep_to) are written.
+        x0, x1: columns covered by the cores; columns [write_x0, x1) are written.
+        xs: column offsets of the window's cores.
+    """
+
+    y: int
+    keep_from: int
+    keep_to: int
+    x0: int
+    x1: int
+    xs: Tuple[int, ...]
+    write_x0: int
+
+
+def plan_tiles(width: int, height: int, tile_px: int, halo: int, align: int = 1) -> TileGrid:
+    """Plan the cores of a region.
+
+    Args:
+        width, height: region size in LR pixels (>= 1).
+        tile_px: requested core side in LR pixels.
+        halo: context on each side in LR pixels (>= 0).
+        align: every core offset is a multiple of this (LR px): a network that down-samples
+            by a total stride S at scale s sees the same stride grid in every tile, as in a
+            whole-image run, when offsets are multiples of S / s.
+
+    Raises:
+        ConfigError: on non-positive sizes.
+    """
+    if width < 1 or height < 1 or tile_px < 1 or halo < 0 or align < 1:
+        raise ConfigError(f"bad tiling: region {width}x{height}, tile {tile_px}, halo {halo}, "
+                          f"align {align}")
+
+    def core(length: int) -> int:
+        if tile_px >= length:
+            return length
+        return max(align, tile_px - tile_px % align)
+
+    cw, ch = core(width), core(height)
+    return TileGrid(width=width, height=height, core_w=cw, core_h=ch, halo=halo,
+                    xs=tuple(_starts(width, cw, align)), ys=tuple(_starts(height, ch, align)))
+
+
+def fill_invalid(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Replace invalid pixels of ``data`` (C, H, W) by their nearest valid pixel.
+
+    Keeps the network from seeing nodata values (black collars, 0 or 65535 fill) as image
+    content: extending the image smoothly leaves no artificial edge at the nodata border
+    (a constant fill would draw one, and an edge looks like a crack). Returns ``data`` itself
+    when every pixel is valid; mid-grey (0.5) when none is.
+    """
+    from scipy import ndimage
+
+    if valid.all():
+        return data
+    if not valid.any():
+        return np.full_like(data, 0.5)
+    idx = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return data[:, idx[0], idx[1]]
+
+
+def upsample_mask(valid: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upsample a (H, W) bool mask by an integer ``scale``."""
+    return np.repeat(np.repeat(valid, scale, axis=0), scale, axis=1)
+
+
+def crop_core(hr: np.ndarray, halo: int, scale: int, core_h: int, core_w: int) -> np.ndarray:
+    """Keep the core of an HR tile (..., (core_h+2*halo)*scale, (core_w+2*halo)*scale)."""
+    o = halo * scale
+    return hr[..., o:o + core_h * scale, o:o + core_w * scale]

@@ -1,0 +1,85 @@
+"""The main job: all outputs or none, and no user file overwritten without being asked."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from csbsr.core.config import InferenceConfig
+from csbsr.core.errors import Cancelled, OutputExistsError
+from csbsr.core.progress import RecordingProgress
+from rasterio.transform import from_origin
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_cfg) -> Path:
+    import torch
+    from csbsr.core.model.card import ModelCard, build_model, save_model
+
+    torch.manual_seed(0)
+    cfg = tiny_cfg("thin_unet")
+    model = build_model(cfg)
+    with torch.no_grad():  # spread the logits so that a random net still finds "cracks"
+        model.seg_net.final.weight.mul_(50.0)
+    card = ModelCard(model=cfg, input_gsd_m=None, recommended_threshold=0.5, halo_lr_px=8)
+    return save_model(model, card, tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture()
+def ortho(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    img = (rng.random((3, 40, 48)) * 60 + 150).astype(np.uint8)
+    img[:, 18:21, :] = 40  # a dark horizontal crack
+    path = tmp_path / "site.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=48, height=40, count=3, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(500000, 5000000, 0.008, 0.008)
+                       ) as ds:
+        ds.write(img)
+    return path
+
+
+def _cfg(model: Path, **kw: object) -> InferenceConfig:
+    return InferenceConfig(model_path=str(model), device="cpu", precision="fp32", **kw)
+
+
+def test_run_writes_every_output(ortho: Path, tiny_model: Path, tmp_path: Path) -> None:
+    from csbsr.core.run import run_pipeline
+
+    out = tmp_path / "out"
+    res = run_pipeline(ortho, out, _cfg(tiny_model))
+    assert set(res.outputs) >= {"prob", "mask", "config", "cracks", "summary", "report"}
+    assert all(p.exists() for p in res.outputs.values())
+    assert res.outputs["cracks"].name == "site_cracks.gpkg"
+    assert res.summary["total_len_m"] >= 0.0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_cancel_during_vectorization_leaves_nothing(ortho: Path, tiny_model: Path,
+                                                   tmp_path: Path) -> None:
+    from csbsr.core.run import run_pipeline
+
+    out = tmp_path / "out"
+    progress = RecordingProgress(cancel_at_percent=81.0)  # after detection (0-80 %)
+    with pytest.raises(Cancelled):
+        run_pipeline(ortho, out, _cfg(tiny_model), progress)
+    assert max(progress.percents) >= 80.0  # detection had finished and written its rasters
+    assert [p.name for p in out.iterdir()] == []
+
+
+def test_existing_outputs_are_refused_before_any_work(ortho: Path, tiny_model: Path,
+                                                     tmp_path: Path) -> None:
+    from csbsr.core.run import run_pipeline
+
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "site_summary.json"
+    mine.write_text("the user's own file")
+    progress = RecordingProgress()
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        run_pipeline(ortho, out, _cfg(tiny_model), progress)
+    assert progress.percents == []  # refused before detection started
+    assert mine.read_text() == "the user's own file"
+    assert sorted(p.name for p in out.iterdir()) == ["site_summary.json"]
+    res = run_pipeline(ortho, out, _cfg(tiny_model, overwrite=True))
+    assert res.outputs["summary"] == mine and mine.read_text() != "the user's own file"
