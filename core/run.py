@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .config import InferenceConfig, VectorizeConfig
+from .detect.config import InferenceConfig
 from .detect.detect import DetectResult, detect
 from .progress import NullProgress, Progress, check_cancelled, sub_progress
+from .vectorize.config import VectorizeConfig
 
 
 @dataclass(frozen=True)

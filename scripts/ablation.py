@@ -67,8 +67,8 @@ def eval_path(row: str, out: Path, limit: int | None) -> Path:
 
 def run_row(row: str, default: Path, out: Path, manifest: Path, limit: int | None) -> dict:
     """Train (or resume) and evaluate one row; returns its metrics."""
-    from csbsr.core.config import named_train_config
     from csbsr.core.progress import ConsoleProgress
+    from csbsr.core.train.config import named_train_config
     from csbsr.core.train.evaluate import evaluate_model
     from csbsr.core.train.trainer import train
 

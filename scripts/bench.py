@@ -168,7 +168,7 @@ def _load_lite(kind: str):
 
 def child(args: argparse.Namespace) -> int:
     """Subprocess: one ``detect`` run; prints a JSON line with timings and peak RSS."""
-    from csbsr.core.config import InferenceConfig, TileConfig
+    from csbsr.core.detect.config import InferenceConfig, TileConfig
     from csbsr.core.detect.detect import detect
 
     loaded = _load_lite(args.model)

@@ -25,8 +25,8 @@ def main(argv=None) -> int:
     import numpy as np
     import rasterio
     from affine import Affine
-    from csbsr.core.config import VectorizeConfig
     from csbsr.core.vectorize.api import vectorize_array, vectorize_raster
+    from csbsr.core.vectorize.config import VectorizeConfig
     from csbsr.core.vectorize.synthetic import mosaic
 
     img = mosaic(args.size, seed=args.seed)

@@ -215,9 +215,9 @@ def taper_ragged_gap_family() -> Dict[str, Any]:
 
 
 def seam_family() -> Dict[str, Any]:
-    from csbsr.core.config import VectorizeConfig
     from csbsr.core.vectorize import synthetic as sy
     from csbsr.core.vectorize.api import vectorize_array
+    from csbsr.core.vectorize.config import VectorizeConfig
 
     rng = np.random.default_rng(3)
     lines, widths = [], []

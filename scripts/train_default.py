@@ -26,9 +26,9 @@ NOMINAL_INPUT_GSD_M = 0.008
 
 
 def main(argv: list | None = None) -> int:
-    from csbsr.core.config import named_train_config
     from csbsr.core.model.card import default_model_path, load_model, save_model
     from csbsr.core.progress import ConsoleProgress
+    from csbsr.core.train.config import named_train_config
     from csbsr.core.train.evaluate import evaluate_model
     from csbsr.core.train.trainer import train
 

@@ -52,7 +52,7 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
 
 def inference_config_from_args(args: argparse.Namespace) -> Any:
     """Build an :class:`InferenceConfig` from parsed arguments."""
-    from ..config import InferenceConfig, TileConfig
+    from ..detect.config import InferenceConfig, TileConfig
 
     return InferenceConfig(
         model_path=args.model, device=args.device, precision=args.precision,

@@ -24,8 +24,8 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
-    from ..config import VectorizeConfig
     from ..run import run_pipeline
+    from ..vectorize.config import VectorizeConfig
     from .detect import _finish, inference_config_from_args, summary_line
 
     vcfg = VectorizeConfig(road_azimuth_deg=args.road_azimuth, standard=args.standard)

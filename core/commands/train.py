@@ -77,8 +77,8 @@ def parse_overrides(items: Any) -> dict:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
-    from ..config import named_train_config
     from ..errors import ConfigError
+    from ..train.config import named_train_config
     from ..train.trainer import train
 
     overrides = parse_overrides(args.set)

@@ -44,8 +44,8 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
-    from ..config import VectorizeConfig
     from ..vectorize.api import vectorize_raster
+    from ..vectorize.config import VectorizeConfig
     from ..vectorize.export import write_network, write_summary_json
 
     if args.standard != "custom" and args.custom_thresholds_mm is not None:

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import atomic
-from ..config import InferenceConfig, TileConfig, to_dict
+from ..config import to_dict
 from ..errors import DeviceError, InvalidInputError, OutputExistsError
 from ..progress import NullProgress, Progress, check_cancelled, format_eta
 from ..raster.io import (
@@ -44,6 +44,7 @@ from ..raster.io import (
     value_range,
 )
 from ..raster.tiling import TileGrid, Window, crop_core, fill_invalid, plan_tiles, upsample_mask
+from .config import InferenceConfig, TileConfig
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from .. import atomic
-from ..config import Normalisation, from_dict, to_dict
+from ..config import from_dict, to_dict
 from ..errors import CheckpointError, ConfigError
 from .config import ModelConfig, model_config_from_v1
 from .registry import build_model, check_architecture
@@ -36,6 +36,34 @@ PathLike = Union[str, Path]
 def default_model_path() -> Path:
     """Return the path of the shipped default model (``resources/models/``)."""
     return Path(__file__).resolve().parents[2] / "resources" / "models" / DEFAULT_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How raster values map to the model's [0, 1] input: ``(x - offset) / scale``.
+
+    Attributes:
+        value_scale: divisor (255 for 8-bit, 65535 or a percentile for 16-bit).
+        value_offset: subtracted before dividing.
+    """
+
+    value_scale: float = 255.0
+    value_offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        import math
+
+        for name in ("value_scale", "value_offset"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                raise ConfigError(f"normalisation.{name} must be a finite number, got {v!r}")
+        if not self.value_scale > 0:
+            raise ConfigError(f"normalisation.value_scale must be > 0, got {self.value_scale}")
+
+
+# Sub-configs of other stages (tiling, inference, vectorization, training) are added
+# below by the modules that own those stages.
+
 
 
 @dataclass(frozen=True)

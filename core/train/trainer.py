@@ -41,10 +41,11 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .. import atomic
-from ..config import TrainConfig, to_dict
+from ..config import to_dict
 from ..errors import CheckpointError, ConfigError, InvalidInputError, OutputExistsError
 from ..model.config import named_model_config
 from ..progress import NullProgress, Progress, check_cancelled, format_eta
+from .config import TrainConfig
 
 PHASES = ("P1", "P2", "P3", "P4", "P5")
 VARIANTS = ("joint", "joint_wf", "joint_wf_blurskip", "separate", "hr_seg", "bicubic_seg")

@@ -32,9 +32,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..config import VectorizeConfig
 from ..errors import InvalidInputError
 from ..progress import NullProgress, Progress, check_cancelled
+from .config import VectorizeConfig
 
 INF = float("inf")
 

@@ -174,7 +174,7 @@ def inference_config(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: A
     Raises:
         QgsProcessingException: on invalid values (from ``ConfigError``).
     """
-    from ...core.config import InferenceConfig, TileConfig
+    from ...core.detect.config import InferenceConfig, TileConfig
     from ...core.errors import ConfigError
 
     model = alg.parameterAsFile(parameters, MODEL, context) or None

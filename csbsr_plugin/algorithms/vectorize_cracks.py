@@ -103,8 +103,8 @@ def add_vectorize_outputs(alg: CsbsrAlgorithm) -> None:
 def vectorize_config(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any,
                      threshold: Optional[float] = None) -> Any:
     """Map the parameters onto a ``core.config.VectorizeConfig``."""
-    from ...core.config import VectorizeConfig
     from ...core.errors import ConfigError
+    from ...core.vectorize.config import VectorizeConfig
 
     azimuth = parameters.get(ROAD_AZIMUTH)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from csbsr.core.config import InferenceConfig
+from csbsr.core.detect.config import InferenceConfig
 from csbsr.core.errors import Cancelled, OutputExistsError
 from csbsr.core.progress import RecordingProgress
 from rasterio.transform import from_origin

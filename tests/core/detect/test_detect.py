@@ -9,7 +9,8 @@ import pytest
 import rasterio
 import torch
 from affine import Affine
-from csbsr.core.config import InferenceConfig, TileConfig, from_dict
+from csbsr.core.config import from_dict
+from csbsr.core.detect.config import InferenceConfig, TileConfig
 from csbsr.core.detect.detect import detect
 from csbsr.core.errors import Cancelled, InvalidInputError, OutputExistsError
 from csbsr.core.model.card import LoadedModel, ModelCard, build_model, load_model, save_model

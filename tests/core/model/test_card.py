@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from csbsr.core.config import Normalisation
 from csbsr.core.errors import CheckpointError
-from csbsr.core.model.card import ModelCard, build_model, load_model, read_card, save_model
+from csbsr.core.model.card import (
+    ModelCard,
+    Normalisation,
+    build_model,
+    load_model,
+    read_card,
+    save_model,
+)
 
 
 @pytest.fixture()

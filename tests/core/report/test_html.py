@@ -25,9 +25,9 @@ def build_run_folder(out: Path, stem: str = STEM) -> Path:
     and a x4 coarser RGB "orthophoto" next to the folder.
     """
     import rasterio
-    from csbsr.core.config import VectorizeConfig
     from csbsr.core.vectorize import synthetic as syn
     from csbsr.core.vectorize.api import vectorize_array
+    from csbsr.core.vectorize.config import VectorizeConfig
     from csbsr.core.vectorize.export import write_network, write_summary_json
     from rasterio.transform import from_origin
 

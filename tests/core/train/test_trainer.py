@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from csbsr.core.config import ConfigError, named_train_config
-from csbsr.core.errors import Cancelled, OutputExistsError
+from csbsr.core.errors import Cancelled, ConfigError, OutputExistsError
 from csbsr.core.progress import RecordingProgress
+from csbsr.core.train.config import named_train_config
 from csbsr.core.train.trainer import Trainer, cosine_lr
 
 HEADER = ("dataset\tstem\timage\tmask\twidth\theight\tcrack_fraction\toriginal_split\tsurface\t"

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from csbsr.core.config import VectorizeConfig
 from csbsr.core.errors import Cancelled, ConfigError, InvalidInputError
 from csbsr.core.progress import RecordingProgress
 from csbsr.core.vectorize import synthetic as sy
 from csbsr.core.vectorize.api import CrackNetwork, vectorize_array, vectorize_raster
+from csbsr.core.vectorize.config import VectorizeConfig
 
 GSD = 0.002
 CRS = "EPSG:32633"

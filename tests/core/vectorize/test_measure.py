@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 from affine import Affine
-from csbsr.core.config import VectorizeConfig, from_dict, to_dict
+from csbsr.core.config import from_dict, to_dict
 from csbsr.core.errors import InvalidInputError
+from csbsr.core.vectorize.config import VectorizeConfig
 from csbsr.core.vectorize.measure import (
     FIELDS,
     NODE_FIELDS,
