@@ -94,7 +94,7 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
         for path in outputs.values():
             _remove_output(path)
         raise
-    return RunResult(detect=det, outputs=outputs, summary=dict(network.summary),
+    return RunResult(detect=det, outputs=outputs, summary=network.summary.as_dict(),
                      seconds=time.perf_counter() - t0)
 
 

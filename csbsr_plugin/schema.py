@@ -5,7 +5,7 @@ most 10 characters, so Shapefiles keep them), so a layer written by either has t
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence
 
 from qgis.core import QgsFeature, QgsField, QgsFields, QgsGeometry, QgsLineString, QgsPoint
 from qgis.PyQt.QtCore import QVariant
@@ -25,24 +25,24 @@ def make_field(name: str, kind: str, comment: str = "") -> QgsField:
     return field
 
 
-def fields_from(schema: Sequence[Tuple[str, str, str]]) -> QgsFields:
-    """QgsFields for a ``core.measure`` schema list of ``(name, type, description)``."""
+def fields_from(schema: Sequence[Any]) -> QgsFields:
+    """QgsFields for a ``core.records`` schema (``Field``: name, type, description...)."""
     fields = QgsFields()
-    for name, kind, comment in schema:
-        fields.append(make_field(name, kind, comment))
+    for f in schema:
+        fields.append(make_field(f.name, f.type, f.description))
     return fields
 
 
 def line_fields() -> QgsFields:
-    """Fields of the crack line layer (``core.measure.FIELDS``)."""
-    from ..core.vectorize.measure import FIELDS
+    """Fields of the crack line layer (``core.records.FIELDS``)."""
+    from ..core.records import FIELDS
 
     return fields_from(FIELDS)
 
 
 def node_fields() -> QgsFields:
-    """Fields of the crack node layer (``core.measure.NODE_FIELDS``)."""
-    from ..core.vectorize.measure import NODE_FIELDS
+    """Fields of the crack node layer (``core.records.NODE_FIELDS``)."""
+    from ..core.records import NODE_FIELDS
 
     return fields_from(NODE_FIELDS)
 

@@ -57,8 +57,8 @@ def main(argv=None) -> int:
         "seconds": round(dt, 2),
         "mpx_per_s": round(mpx / dt, 3),
         "peak_rss_mb": round(rss_kb / 1024.0, 1),
-        "segments": net.summary["n_segments"],
-        "total_len_m": round(net.summary["total_len_m"], 2),
+        "segments": net.summary.n_segments,
+        "total_len_m": round(net.summary.total_len_m, 2),
     }))
     return 0
 

@@ -133,7 +133,7 @@ def junction_family() -> Dict[str, Any]:
         for w in (3, 6):
             cov = sy.render(lines, [w] * len(lines), (400, 400))
             net = vectorize_array(cov, _aff(), CRS)
-            topo = (net.summary["n_segments"], net.summary["n_junctions"])
+            topo = (net.summary.n_segments, net.summary.n_junctions)
             # width near junctions is excluded: every segment's median stays near w
             wb = [s.attributes["w_med_mm"] / 1000 / GSD - w for s in net.segments
                   if s.attributes["w_med_mm"] is not None]
@@ -197,7 +197,7 @@ def taper_ragged_gap_family() -> Dict[str, Any]:
                     out["ragged"].append((kind, _total_px(net) / 300 - 1,
                                           seg.attributes["w_med_mm"] / 1000 / GSD - w,
                                           seg.attributes["w_p95_mm"] / 1000 / GSD - w,
-                                          net.summary["n_segments"]))
+                                          net.summary.n_segments))
                 strong = sy.ragged(base, 0.3, 1.5, seed)  # ~0.75 px: a stress case
                 net = vectorize_array((strong >= 0.5).astype(np.uint8), _aff(), CRS)
                 seg = _longest(net)
@@ -210,7 +210,7 @@ def taper_ragged_gap_family() -> Dict[str, Any]:
                   np.array([xy[0] + d * (150 + gap / 2), xy[1]])]
         cov = sy.render(pieces, [4, 4], (400, 400))
         net = vectorize_array(cov, _aff(), CRS)
-        out["gaps"].append((gap, _total_px(net) / (300 - gap) - 1, net.summary["n_cracks"]))
+        out["gaps"].append((gap, _total_px(net) / (300 - gap) - 1, net.summary.n_cracks))
     return out
 
 
@@ -235,8 +235,8 @@ def seam_family() -> Dict[str, Any]:
     for win, ov in ((300, 64), (400, 128), (512, 64), (700, 128)):
         net = vectorize_array(cov, _aff(), CRS, VectorizeConfig(window_px=win, overlap_px=ov))
         out.append((win, ov, _total_px(net) / _total_px(ref) - 1,
-                    net.summary["n_cracks"] - ref.summary["n_cracks"],
-                    net.summary["n_segments"] - ref.summary["n_segments"]))
+                    net.summary.n_cracks - ref.summary.n_cracks,
+                    net.summary.n_segments - ref.summary.n_segments))
     return {"cases": out}
 
 

@@ -64,10 +64,10 @@ def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
     if hasattr(progress, "finish"):
         progress.finish()
     s = net.summary
-    dens = s.get("density_m_m2")
+    dens = s.density_m_m2
     print(
-        f"{out}: {s['n_segments']} segments in {s['n_cracks']} cracks, total "
-        f"{s['total_len_m']:.2f} m, density {dens if dens is None else round(dens, 4)} m/m2, "
-        f"GSD {s['gsd_mm']:.2f} mm, standard {s['standard']}"
+        f"{out}: {s.n_segments} segments in {s.n_cracks} cracks, total "
+        f"{s.total_len_m:.2f} m, density {dens if dens is None else round(dens, 4)} m/m2, "
+        f"GSD {s.gsd_mm or 0.0:.2f} mm, standard {s.standard}"
     )
     return 0

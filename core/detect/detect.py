@@ -43,7 +43,7 @@ from ..raster.io import (
     resampled_view,
     value_range,
 )
-from ..raster.tiling import TileGrid, Window, crop_core, fill_invalid, plan_tiles, upsample_mask
+from ..raster.tiling import Strip, TileGrid, crop_core, fill_invalid, plan_tiles, upsample_mask
 from .config import InferenceConfig, TileConfig
 
 log = logging.getLogger(__name__)
@@ -506,7 +506,7 @@ def _run_strips(reader: _Reader, cfg: InferenceConfig, grid: TileGrid, engine: _
     g, s, h = grid, engine.scale, grid.halo
     th, tw = g.tile_shape
 
-    def read(win: Window) -> Tuple[np.ndarray, np.ndarray]:
+    def read(win: Strip) -> Tuple[np.ndarray, np.ndarray]:
         span = win.xs[-1] + g.core_w - win.x0
         return reader.read(win.y - h, win.x0 - h, g.core_h + 2 * h, span + 2 * h)
 

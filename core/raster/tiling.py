@@ -1,12 +1,16 @@
-"""Tile geometry and centre-crop stitching (numpy only, no torch, no I/O).
+"""The one tiler: tile geometry for inference and vectorization, and centre-crop stitching.
 
-A region of ``width x height`` LR pixels is covered by cores of ``core_w x core_h`` pixels
-(the tile size, or the region size when it is smaller). Each core is inferred with a halo of
-``halo`` pixels on every side (reflect-padded beyond the raster), and only the core's output
-(``scale`` times larger) is kept: for a translation-equivariant network whose receptive
-field radius is at most ``halo``, the stitched output equals whole-image inference. The last
-core of a row or column is shifted back to end at the region edge, so every tile has the
-same shape (fixed-shape batches) and no tile reads past the region by more than the halo.
+A region of ``width x height`` pixels is covered by cores of ``core_w x core_h`` pixels (the
+tile size, or the region size when it is smaller). Each core is processed with a halo of
+``halo`` pixels on every side, and only the core's output is kept: for an operator whose
+reach is at most ``halo`` (a translation-equivariant network's receptive field radius; the
+vectorizer's window margin), the stitched output equals a whole-region run. The last core of
+a row or column is shifted back to end at the region edge, so every tile has the same shape
+(fixed-shape batches); the part it shares with the previous core is kept only once.
+
+Windows are ``rasterio.windows.Window`` (column offset, row offset, width, height) in region
+pixels. Inference (``core.detect``) groups the tiles of a core row into strips
+(:meth:`TileGrid.windows`); vectorization (``core.vectorize``) walks :meth:`TileGrid.tiles`.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterator, List, Tuple
 
 import numpy as np
+from rasterio.windows import Window
 
 from ..errors import ConfigError
 
@@ -65,6 +70,23 @@ class TileGrid:
         th, tw = self.tile_shape
         return self.n_tiles * th * tw / float(self.width * self.height)
 
+    def tiles(self) -> Iterator[Tile]:
+        """Every tile, row-major: its kept core (disjoint, together covering the region) and
+        its read window (core plus halo; it may extend past the region)."""
+        done_y = 0
+        for i, y in enumerate(self.ys):
+            keep_y = max(y, done_y)
+            y1 = min(y + self.core_h, self.height)
+            done_x = 0
+            for j, x in enumerate(self.xs):
+                keep_x = max(x, done_x)
+                x1 = min(x + self.core_w, self.width)
+                yield Tile(i, j, Window(keep_x, keep_y, x1 - keep_x, y1 - keep_y),
+                           Window(x - self.halo, y - self.halo, self.core_w + 2 * self.halo,
+                                  self.core_h + 2 * self.halo))
+                done_x = x1
+            done_y = y1
+
     def strips(self) -> Iterator[Tuple[int, int, int]]:
         """Yield (y, keep_from, keep_to) per row of cores.
 
@@ -79,7 +101,7 @@ class TileGrid:
             done = y + self.core_h
 
 
-    def windows(self, max_cols: int = 2048) -> Iterator[Window]:
+    def windows(self, max_cols: int = 2048) -> Iterator[Strip]:
         """Yield the processing windows: one row of cores, at most ``max_cols`` wide.
 
         Every output pixel is written by exactly one window (``keep_*`` bounds), so memory
@@ -91,14 +113,31 @@ class TileGrid:
             for i in range(0, len(self.xs), per):
                 xs = self.xs[i:i + per]
                 x0, x1 = xs[0], min(xs[-1] + self.core_w, self.width)
-                yield Window(y=y, keep_from=keep_from, keep_to=keep_to, x0=x0, x1=x1,
-                             xs=xs, write_x0=max(x0, done_x))
+                yield Strip(y=y, keep_from=keep_from, keep_to=keep_to, x0=x0, x1=x1,
+                            xs=xs, write_x0=max(x0, done_x))
                 done_x = x1
 
 
 @dataclass(frozen=True)
-class Window:
-    """A processing window: cores ``xs`` of the core row at ``y`` (region LR pixels).
+class Tile:
+    """One tile of a :class:`TileGrid`.
+
+    Attributes:
+        row, col: index of the tile in the grid.
+        core: the pixels whose output this tile keeps (region pixels; disjoint cores).
+        read: the pixels the tile needs: its full core plus the halo on every side.
+    """
+
+    row: int
+    col: int
+    core: Window
+    read: Window
+
+
+@dataclass(frozen=True)
+class Strip:
+    """A group of tiles: cores ``xs`` of the core row at ``y`` (region pixels), processed
+    and written together (inference reads and writes one strip at a time).
 
     Attributes:
         y: core row offset; rows [y + keep_from, y + keep_to) are written.

@@ -12,6 +12,7 @@ SEVERITY_STANDARDS: Dict[str, Tuple[float, float]] = {
     "ltpp": (6.0, 19.0),  # FHWA LTPP DIM L&T: <= 6 mm low, 6-19 mm medium, > 19 mm high
 }
 SEVERITY_BASES = ("w_med", "w_mean", "w_p95", "w_max")
+LENGTH_MODES = ("grid", "ellipsoid")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class VectorizeConfig:
         spur_min_px: see ``spur_factor`` (pixels).
         smooth_sigma_px: Gaussian smoothing of the centre-line vertices (pixels).
         tip_extension: extend free tips by (radius - 0.5 px) along the end tangent.
+        length_mode: "grid" = lengths as distances in the raster's projected CRS; "ellipsoid"
+            = on the CRS's ellipsoid (the projection's scale error removed). A geographic CRS
+            is always measured on the ellipsoid.
         simplify_px: Douglas-Peucker tolerance applied to the stored geometry after measuring
             (pixels; 0 = keep every vertex).
         resolvable_px: median widths under this (pixels) are flagged not resolvable and get
@@ -61,6 +65,7 @@ class VectorizeConfig:
     smooth_sigma_px: float = 2.0
     tip_extension: bool = True
     simplify_px: float = 0.5
+    length_mode: str = "grid"
     resolvable_px: float = 2.5
     standard: str = "d6433"
     custom_thresholds_mm: Optional[Tuple[float, float]] = None
@@ -86,6 +91,9 @@ class VectorizeConfig:
                     "standard 'custom' needs custom_thresholds_mm=(low_mm, high_mm) with "
                     f"0 < low < high, got {t!r} (CLI: --custom-thresholds-mm 5,20)"
                 )
+        if self.length_mode not in LENGTH_MODES:
+            raise ConfigError(f"length_mode must be one of {LENGTH_MODES}, "
+                              f"got {self.length_mode!r}")
         if self.severity_basis not in SEVERITY_BASES:
             raise ConfigError(
                 f"severity_basis must be one of {SEVERITY_BASES}, got {self.severity_basis!r}"

@@ -1,4 +1,4 @@
-"""Write a :class:`~csbsr.core.vectorize.CrackNetwork` to GeoPackage, Shapefile, CSV and JSON.
+"""Write a :class:`~csbsr.core.records.CrackNetwork` to GeoPackage, Shapefile, CSV and JSON.
 
 No QGIS: GDAL through pyogrio. Every writer is atomic: it writes under a temporary name in the
 destination folder and renames at the end, so a failed run leaves no half-written file, and it
@@ -24,7 +24,8 @@ import numpy as np
 
 from .. import atomic
 from ..errors import InvalidInputError, OutputExistsError
-from .measure import FIELDS, NODE_FIELDS, SUMMARY_FIELDS, summary_rows
+from ..layout import NODE_LAYER, SEGMENT_LAYER, SUMMARY_LAYER
+from ..records import FIELDS, NODE_FIELDS, SUMMARY_FIELDS, Field
 
 PathLike = Union[str, "os.PathLike[str]"]
 SHP_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
@@ -42,11 +43,12 @@ def _check_target(paths: Sequence[Path], overwrite: bool) -> None:
         raise InvalidInputError(f"output folder {parent} does not exist: create it first")
 
 
-def _columns(rows: List[Dict[str, Any]], fields: Sequence[Tuple[str, str, str]]
+def _columns(rows: List[Dict[str, Any]], fields: Sequence[Field]
              ) -> Tuple[List[np.ndarray], List[Any]]:
     """Return (arrays, masks) for pyogrio: ints int64, floats float64, strings object."""
     data, masks = [], []
-    for name, ftype, _ in fields:
+    for f in fields:
+        name, ftype = f.name, f.type
         vals = [r.get(name) for r in rows]
         null = np.array([v is None for v in vals], dtype=bool)
         if ftype == "int":
@@ -61,7 +63,7 @@ def _columns(rows: List[Dict[str, Any]], fields: Sequence[Tuple[str, str, str]]
 
 
 def _write_layer(path: Path, layer: str, geoms: List[Any], rows: List[Dict[str, Any]],
-                 fields: Sequence[Tuple[str, str, str]], geometry_type: Any, crs: Any,
+                 fields: Sequence[Field], geometry_type: Any, crs: Any,
                  driver: str, append: bool, **kwargs: Any) -> None:
     import shapely
     from pyogrio.raw import write
@@ -107,13 +109,13 @@ def write_network(network: Any, out_path: PathLike, overwrite: bool = False) -> 
         tmp.unlink()
         try:
             opts = {"dataset_options": {"VERSION": "1.3"}}
-            _write_layer(tmp, "crack_seg", sgeo, segs, FIELDS, "LineString",
+            _write_layer(tmp, SEGMENT_LAYER, sgeo, segs, FIELDS, "LineString",
                          network.crs_wkt, "GPKG", False, **opts)
-            _write_layer(tmp, "crack_node", ngeo, nodes, NODE_FIELDS, "Point",
+            _write_layer(tmp, NODE_LAYER, ngeo, nodes, NODE_FIELDS, "Point",
                          network.crs_wkt, "GPKG", True)
-            _write_layer(tmp, "crack_sum", [], summary_rows(network.summary), SUMMARY_FIELDS,
-                         None, None, "GPKG", True,
-                         layer_metadata={"summary_json": json.dumps(network.summary)})
+            rows = [r.__dict__ for r in network.summary.rows()]
+            _write_layer(tmp, SUMMARY_LAYER, [], rows, SUMMARY_FIELDS, None, None, "GPKG", True,
+                         layer_metadata={"summary_json": json.dumps(network.summary.as_dict())})
             os.replace(tmp, out)
         finally:
             for extra in (tmp, Path(str(tmp) + "-journal"), Path(str(tmp) + "-wal")):
@@ -157,7 +159,7 @@ def _atomic_text(path: Path, text: str, overwrite: bool) -> Path:
 
 def write_summary_json(network: Any, path: PathLike, overwrite: bool = False) -> Path:
     """Write ``network.summary`` (plus the CRS WKT) as indented UTF-8 JSON; return the path."""
-    data = dict(network.summary)
+    data = network.summary.as_dict()
     data["crs_wkt"] = network.crs_wkt
     return _atomic_text(Path(path), json.dumps(data, indent=2, sort_keys=True) + "\n", overwrite)
 
@@ -167,7 +169,7 @@ def write_csv(network: Any, path: PathLike, overwrite: bool = False) -> Path:
     import io
 
     buf = io.StringIO()
-    names = [f[0] for f in FIELDS]
+    names = [f.name for f in FIELDS]
     w = csv.writer(buf)
     w.writerow([*names, "wkt"])
     for s in network.segments:

@@ -6,65 +6,17 @@ pixel coordinates* of the full raster: ``x = col + 0.5, y = row + 0.5`` is the c
 convention). Lengths are returned in metres (projected CRS: planar, scaled by the CRS linear
 unit; geographic CRS: on the ellipsoid), widths in millimetres, angles in degrees.
 
-``FIELDS`` / ``NODE_FIELDS`` are the one schema shared by the CLI export (``core/export.py``)
-and the QGIS plugin's feature sinks: ``(name <= 10 chars, type, description)`` with type one of
-``"int"``, ``"float"``, ``"str"``.
+The attribute schema of the results lives in :mod:`csbsr.core.records`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import InvalidInputError
-
-FIELDS: List[Tuple[str, str, str]] = [
-    ("seg_id", "int", "Segment id (one pruned graph edge)"),
-    ("crack_id", "int", "Connected crack network id"),
-    ("node_from", "int", "Start node id (crack_node layer)"),
-    ("node_to", "int", "End node id (crack_node layer)"),
-    ("br_type", "int", "Branch type: 0 tip-tip, 1 tip-junction, 2 junction-junction, 3 cycle"),
-    ("len_m", "float", "Length in metres (smoothed centre-line, free tips extended)"),
-    ("chord_m", "float", "End-to-end distance in metres"),
-    ("sinuos", "float", "Sinuosity: length / chord"),
-    ("w_mean_mm", "float", "Mean width in mm (profile, junctions excluded)"),
-    ("w_med_mm", "float", "Median width in mm"),
-    ("w_p95_mm", "float", "95th percentile width in mm"),
-    ("w_max_mm", "float", "Maximum width in mm"),
-    ("w_std_mm", "float", "Standard deviation of width in mm"),
-    ("w_n", "int", "Number of width samples used"),
-    ("w_src", "str", "Width measured on: prob (probability map) or mask (binary)"),
-    ("w_resolv", "int", "1 if the median width is resolvable (>= resolvable_px pixels)"),
-    ("azimuth", "float", "Axial orientation, degrees clockwise from grid north (0-180)"),
-    ("rel_ang", "float", "Angle to the road axis in degrees (0 = parallel); null without axis"),
-    ("ctype", "str", "Crack type: long, trans, diag, block, alligator, uncl"),
-    ("sev_std", "str", "Severity standard: D6433, LTPP or CUSTOM"),
-    ("sev", "str", "Severity: L, M, H, or NR (width not resolvable)"),
-    ("sev_basis", "str", "Width statistic used for severity"),
-    ("edge_trunc", "int", "1 if it touches the raster/AOI/nodata edge (length is a bound)"),
-    ("conf", "float", "Mean model probability along the centre-line (0-1)"),
-    ("gsd_mm", "float", "Ground sampling distance in mm per pixel"),
-    ("model_ver", "str", "Model that produced the probability map"),
-    ("proc_ver", "str", "Software version that measured the crack"),
-]
-
-NODE_FIELDS: List[Tuple[str, str, str]] = [
-    ("node_id", "int", "Node id"),
-    ("crack_id", "int", "Connected crack network id"),
-    ("degree", "int", "Number of segment ends at the node"),
-    ("n_kind", "str", "tip, junc (junction) or border (raster/AOI/nodata edge)"),
-    ("r_mm", "float", "Local crack half-width (inscribed radius) in mm"),
-]
-
-SUMMARY_FIELDS: List[Tuple[str, str, str]] = [
-    ("ctype", "str", "Crack type (ALL = every type)"),
-    ("sev", "str", "Severity (ALL = every severity)"),
-    ("len_m", "float", "Total length in metres"),
-    ("n_seg", "int", "Number of segments"),
-    ("dens_m_m2", "float", "Crack density: length per analysed area (m/m2)"),
-]
 
 STANDARD_LABELS = {"d6433": "D6433", "ltpp": "LTPP", "custom": "CUSTOM"}
 
@@ -131,6 +83,25 @@ class Georef:
             return float(geod.line_length(xy_map[:, 0], xy_map[:, 1]))
         d = np.diff(xy_map, axis=0)
         return float(np.sum(np.hypot(d[:, 0], d[:, 1]))) * self.unit_m
+
+    def ellipsoid_factor(self, xy_map: np.ndarray) -> float:
+        """Ellipsoidal / grid length of a polyline in a projected CRS (the projection's scale
+        error along it; 1.0 for a geographic CRS, which is measured on the ellipsoid)."""
+        grid = self.line_length_m(xy_map)
+        if self.geographic or grid <= 0 or not self.crs_wkt:
+            return 1.0
+        from pyproj import CRS, Geod, Transformer
+
+        crs = CRS.from_wkt(self.crs_wkt)
+        geo = crs.geodetic_crs
+        if geo is None:
+            return 1.0
+        lon, lat = Transformer.from_crs(crs, geo, always_xy=True).transform(
+            xy_map[:, 0], xy_map[:, 1])
+        ell = geo.ellipsoid
+        geod = Geod(a=ell.semi_major_metre, rf=ell.inverse_flattening or 0.0) \
+            if ell.inverse_flattening else Geod(a=ell.semi_major_metre, b=ell.semi_minor_metre)
+        return float(geod.line_length(lon, lat)) / grid
 
     def pixel_area_m2(self, xy_map_centre: Optional[np.ndarray] = None) -> float:
         """Area of one pixel in m2 (at a point for a geographic CRS)."""
@@ -282,13 +253,14 @@ def severity(width_mm: Optional[float], resolvable: bool,
     return "H"
 
 
-def summarise(segments_attrs: List[Dict[str, Any]], area_m2: float) -> Dict[str, Any]:
-    """Total length by type x severity (m), counts and crack density (m/m2)."""
+def summarise(records: Sequence[Any], area_m2: float) -> Dict[str, Any]:
+    """Total length by type x severity (m), counts and crack density (m/m2) of segment
+    records (:class:`csbsr.core.records.SegmentRecord`)."""
     by: Dict[str, Dict[str, float]] = {}
     counts: Dict[str, Dict[str, int]] = {}
     total = 0.0
-    for a in segments_attrs:
-        t, s, ln = a["ctype"], a["sev"], float(a["len_m"])
+    for a in records:
+        t, s, ln = str(a.ctype), str(a.sev), float(a.len_m or 0.0)
         by.setdefault(t, {}).setdefault(s, 0.0)
         by[t][s] += ln
         counts.setdefault(t, {}).setdefault(s, 0)
@@ -301,18 +273,3 @@ def summarise(segments_attrs: List[Dict[str, Any]], area_m2: float) -> Dict[str,
         "area_m2": float(area_m2),
         "density_m_m2": (total / area_m2) if area_m2 > 0 else None,
     }
-
-
-def summary_rows(summary: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Rows of the summary table (``SUMMARY_FIELDS``), one per type x severity plus ALL/ALL."""
-    area = summary.get("area_m2") or 0.0
-    rows = []
-    for t in sorted(summary["len_by_type_sev_m"]):
-        for s in sorted(summary["len_by_type_sev_m"][t]):
-            ln = summary["len_by_type_sev_m"][t][s]
-            rows.append({"ctype": t, "sev": s, "len_m": ln,
-                         "n_seg": summary["n_by_type_sev"][t][s],
-                         "dens_m_m2": ln / area if area > 0 else None})
-    rows.append({"ctype": "ALL", "sev": "ALL", "len_m": summary["total_len_m"],
-                 "n_seg": summary["n_segments"], "dens_m_m2": summary.get("density_m_m2")})
-    return rows

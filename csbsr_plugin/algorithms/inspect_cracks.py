@@ -77,9 +77,6 @@ class InspectCracksAlgorithm(CsbsrAlgorithm):
                         os.remove(p)
             feedback.reportError(self.tr("Cancelled: no output was written."), False)
             return {}
-        if parameters.get(vc.LENGTHS) is None or self.parameterAsEnum(
-                parameters, vc.LENGTHS, context) == 0:
-            vc.ellipsoid_lengths(network, crs, context, feedback)
         results = vc.write_network(self, parameters, context, feedback, network, crs)
         # the summary JSON beside the rasters makes the folder a complete run (csbsr:crackreport)
         from ...core.vectorize.export import write_summary_json

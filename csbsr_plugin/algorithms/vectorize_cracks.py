@@ -5,12 +5,10 @@ the user picks a memory layer, a GeoPackage or a Shapefile (field names fit in 1
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from qgis.core import (
-    QgsDistanceArea,
     QgsFeatureSink,
     QgsProcessing,
     QgsProcessingException,
@@ -21,7 +19,6 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsUnitTypes,
     QgsWkbTypes,
 )
 
@@ -74,7 +71,7 @@ def add_vectorize_parameters(alg: CsbsrAlgorithm, with_threshold: bool = True) -
         minValue=0.0, maxValue=180.0))
     alg.addParameter(QgsProcessingParameterEnum(
         LENGTHS, tr("Lengths"),
-        options=[tr("On the project ellipsoid (grid distance when none is set)"),
+        options=[tr("On the ellipsoid of the layer's CRS"),
                  tr("Grid distance in the layer CRS")], defaultValue=0))
     alg.addParameter(_advanced(QgsProcessingParameterNumber(
         MIN_AREA_PX, tr("Drop crack blobs smaller than (pixels)"),
@@ -117,45 +114,11 @@ def vectorize_config(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: A
             min_area_px=alg.parameterAsInt(parameters, MIN_AREA_PX, context),
             min_length_px=alg.parameterAsDouble(parameters, MIN_LENGTH_PX, context),
             simplify_px=alg.parameterAsDouble(parameters, SIMPLIFY_PX, context),
+            length_mode="ellipsoid" if parameters.get(LENGTHS) is None
+            or alg.parameterAsEnum(parameters, LENGTHS, context) == 0 else "grid",
         )
     except ConfigError as exc:
         raise QgsProcessingException(str(exc)) from exc
-
-
-def ellipsoid_lengths(network: Any, crs: Any, context: Any, feedback: Any) -> None:
-    """Rescale ``len_m``/``chord_m`` of a projected-CRS network to the context's ellipsoid.
-
-    The core measures grid distances in a projected CRS; this multiplies them by the ratio of
-    the ellipsoidal to the grid length of each stored line (the projection's scale factor at
-    the crack), so the core's tip extension and smoothing are kept. Geographic rasters are
-    already measured on the ellipsoid by the core.
-    """
-    ellipsoid = context.ellipsoid() if hasattr(context, "ellipsoid") else ""
-    if not ellipsoid or ellipsoid.upper() == "NONE" or crs.isGeographic():
-        if not crs.isGeographic():
-            feedback.pushInfo("lengths: grid distance in the layer CRS (no ellipsoid set)")
-        return
-    da = QgsDistanceArea()
-    da.setSourceCrs(crs, context.transformContext())
-    da.setEllipsoid(ellipsoid)
-    if not da.willUseEllipsoid():
-        feedback.pushWarning(f"ellipsoid {ellipsoid!r} is unknown: lengths are grid distances")
-        return
-    unit = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
-    from ..schema import _geometry
-
-    for seg in network.segments:
-        geom = _geometry(seg.geometry)
-        grid_m = geom.length() * unit
-        if grid_m <= 0:
-            continue
-        ell_m = da.convertLengthMeasurement(da.measureLength(geom), QgsUnitTypes.DistanceMeters)
-        factor = ell_m / grid_m
-        for key in ("len_m", "chord_m"):
-            value = seg.attributes.get(key)
-            if value is not None and math.isfinite(value):
-                seg.attributes[key] = value * factor
-    feedback.pushInfo(f"lengths: on the ellipsoid {ellipsoid}")
 
 
 def write_network(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any, feedback: Any,
@@ -179,10 +142,9 @@ def write_network(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any,
         nodes.addFeatures(to_features(network.nodes, node_fields()), QgsFeatureSink.FastInsert)
         results[OUTPUT_NODES] = nodes_id
         style_sink_on_completion(context, nodes_id, "crack_nodes")
-    summary = network.summary
-    total = float(sum(s.attributes.get("len_m") or 0.0 for s in network.segments))
+    total = float(network.summary.total_len_m)
     results.update({TOTAL_LENGTH_M: total, N_SEGMENTS: len(network.segments),
-                    N_CRACKS: int(summary.get("n_cracks", 0))})
+                    N_CRACKS: int(network.summary.n_cracks)})
     feedback.pushInfo(f"{len(network.segments)} crack segments in "
                       f"{results[N_CRACKS]} networks, total length {total:.2f} m")
     return results
@@ -255,7 +217,4 @@ class VectorizeCracksAlgorithm(CsbsrAlgorithm):
         if network is None or feedback.isCanceled():
             feedback.reportError(self.tr("Cancelled: no output was written."), False)
             return {}
-        if parameters.get(LENGTHS) is None or self.parameterAsEnum(
-                parameters, LENGTHS, context) == 0:
-            ellipsoid_lengths(network, crs, context, feedback)
         return write_network(self, parameters, context, feedback, network, crs)

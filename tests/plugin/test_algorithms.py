@@ -11,7 +11,7 @@ FP32 = 1  # PRECISION enum index of "fp32": CPU bf16 flattens a random model's o
 
 
 def _field_names() -> list:
-    from csbsr.core.vectorize.measure import FIELDS
+    from csbsr.core.records import FIELDS
 
     return [f[0] for f in FIELDS]
 

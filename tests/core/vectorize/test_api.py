@@ -13,8 +13,9 @@ import rasterio
 from affine import Affine
 from csbsr.core.errors import Cancelled, ConfigError, InvalidInputError
 from csbsr.core.progress import RecordingProgress
+from csbsr.core.records import CrackNetwork
 from csbsr.core.vectorize import synthetic as sy
-from csbsr.core.vectorize.api import CrackNetwork, vectorize_array, vectorize_raster
+from csbsr.core.vectorize.api import vectorize_array, vectorize_raster
 from csbsr.core.vectorize.config import VectorizeConfig
 
 GSD = 0.002
@@ -104,8 +105,8 @@ def test_junctions_topology_length_width(name, lines, n_seg):
     net = vectorize_array(cov, T, CRS)
     truth = sum(sy.polyline_length(xy) for xy in lines)
     assert abs(total_px(net) / truth - 1) <= 0.02
-    assert net.summary["n_segments"] == n_seg
-    assert net.summary["n_junctions"] == 1
+    assert net.summary.n_segments == n_seg
+    assert net.summary.n_junctions == 1
     junc = [n for n in net.nodes if n.attributes["n_kind"] == "junc"]
     assert junc[0].attributes["degree"] == n_seg
     # junction neighbourhoods are excluded from widths: no inflation
@@ -135,8 +136,8 @@ def test_block_and_alligator_networks(n, cell, want):
     assert abs(total_px(net) / truth - 1) <= 0.02
     inner = [s for s in net.segments if s.attributes["br_type"] == 2]
     assert inner and all(s.attributes["ctype"] == want for s in inner)
-    assert net.summary["n_cracks"] == 1
-    assert net.summary["len_by_type_sev_m"][want]["L"] > 0
+    assert net.summary.n_cracks == 1
+    assert net.summary.len_by_type_sev_m[want]["L"] > 0
 
 
 def test_an_isolated_closed_loop_is_not_pattern_cracking():
@@ -160,7 +161,7 @@ def test_taper_ragged_gap():
     d = (xy[1] - xy[0]) / 300
     pieces = [np.array([xy[0], xy[0] + d * 148]), np.array([xy[0] + d * 152, xy[1]])]
     net = vectorize_array(sy.render(pieces, [4, 4], (400, 400)), T, CRS)
-    assert net.summary["n_cracks"] == 2
+    assert net.summary.n_cracks == 2
     assert abs(total_px(net) / 296 - 1) <= 0.01
 
 
@@ -212,9 +213,9 @@ def test_window_size_invariance(seam_mosaic):
     for win, ov in ((300, 64), (416, 128)):
         net = vectorize_array(seam_mosaic, T, CRS, VectorizeConfig(window_px=win, overlap_px=ov))
         assert abs(total_px(net) / total_px(ref) - 1) <= 0.005
-        assert net.summary["n_cracks"] == ref.summary["n_cracks"]
-        assert net.summary["n_segments"] == ref.summary["n_segments"]
-        assert abs(net.summary["area_m2"] - ref.summary["area_m2"]) < 1e-9
+        assert net.summary.n_cracks == ref.summary.n_cracks
+        assert net.summary.n_segments == ref.summary.n_segments
+        assert abs(net.summary.area_m2 - ref.summary.area_m2) < 1e-9
 
 
 @pytest.mark.parametrize("name,t,crs", [
@@ -239,7 +240,7 @@ def test_georeferencing(name, t, crs):
     verts = np.vstack([np.array(s.geometry.coords) for s in net.segments])
     assert np.max(shapely.distance(shapely.points(verts), LineString(truth))) <= 0.5 * gsd_map
     if name == "geographic":  # ~1.43 x 2.22 mm pixels at 50 N
-        assert 1.5 < net.summary["gsd_mm"] < 2.0
+        assert 1.5 < net.summary.gsd_mm < 2.0
 
 
 def test_refuses_mercator_and_missing_crs():
@@ -272,21 +273,21 @@ def test_raster_uint8_prob_windows_aoi_nodata(tmp_path, seam_mosaic):
     assert abs(total_px(net) / total_px(ref) - 1) <= 0.005
     assert net.segments[0].attributes["model_ver"] == "m1"
     assert net.segments[0].attributes["w_src"] == "prob"
-    assert abs(net.summary["area_m2"] - 800 * 800 * GSD * GSD) < 1e-9
+    assert abs(net.summary.area_m2 - 800 * 800 * GSD * GSD) < 1e-9
     # AOI: left half only; lines there are truncated at the AOI edge
     x0, y0 = T @ (0, 800)
     x1, y1 = T @ (400, 0)
     half = vectorize_raster(f, aoi=box(x0, y0, x1, y1))
-    assert abs(half.summary["area_m2"] - 400 * 800 * GSD * GSD) < 1e-9
+    assert abs(half.summary.area_m2 - 400 * 800 * GSD * GSD) < 1e-9
     assert 0 < total_px(half) < total_px(net)
-    assert half.summary["n_truncated"] > 0
+    assert half.summary.n_truncated > 0
     assert all(s.geometry.bounds[2] <= x1 + 2 * GSD for s in half.segments)
     # nodata: a binary 0/255 mask with a nodata band
     m = np.where(seam_mosaic >= 0.5, 255, 0).astype(np.uint8)
     m[:, :100] = 7
     nd = vectorize_raster(_write(tmp_path / "mask.tif", m, nodata=7))
     assert nd.segments[0].attributes["w_src"] == "mask"
-    assert abs(nd.summary["area_m2"] - 700 * 800 * GSD * GSD) < 1e-9
+    assert abs(nd.summary.area_m2 - 700 * 800 * GSD * GSD) < 1e-9
 
 
 def test_raster_errors_and_cancel(tmp_path):
@@ -306,4 +307,4 @@ def test_raster_errors_and_cancel(tmp_path):
 def test_empty_raster_gives_empty_network():
     net = vectorize_array(np.zeros((100, 100), np.float32), T, CRS)
     assert net.segments == [] and net.nodes == []
-    assert net.summary["total_len_m"] == 0 and net.summary["density_m_m2"] == 0
+    assert net.summary.total_len_m == 0 and net.summary.density_m_m2 == 0

@@ -11,10 +11,10 @@ import rasterio
 from affine import Affine
 from csbsr.core.cli import main
 from csbsr.core.errors import InvalidInputError, OutputExistsError
+from csbsr.core.records import FIELDS, NODE_FIELDS
 from csbsr.core.vectorize import synthetic as sy
 from csbsr.core.vectorize.api import vectorize_array
 from csbsr.core.vectorize.export import write_csv, write_network, write_summary_json
-from csbsr.core.vectorize.measure import FIELDS, NODE_FIELDS
 from pyproj import CRS
 
 T = Affine(0.002, 0, 500000, 0, -0.002, 5600000)
@@ -39,7 +39,7 @@ def _check_layer(path, layer, items, fields, net):
     for k, item in enumerate(items):
         g = shapely.from_wkb(geoms[k])
         assert g.equals_exact(item.geometry, 1e-6)
-        for (name, ftype, _), col in zip(fields, data):
+        for (name, ftype, *_), col in zip(fields, data):
             want, got = item.attributes[name], col[k]
             if want is None:
                 assert got is None or (isinstance(got, float) and np.isnan(got)) or got == ""
@@ -56,7 +56,7 @@ def test_gpkg_round_trip(tmp_path, network):
     _check_layer(out, "crack_seg", network.segments, FIELDS, network)
     _check_layer(out, "crack_node", network.nodes, NODE_FIELDS, network)
     _, _, _, data = pyogrio.raw.read(str(out), layer="crack_sum")
-    assert data[0][-1] == "ALL" and data[2][-1] == pytest.approx(network.summary["total_len_m"])
+    assert data[0][-1] == "ALL" and data[2][-1] == pytest.approx(network.summary.total_len_m)
     meta = pyogrio.read_info(str(out), layer="crack_sum")["layer_metadata"]
     assert json.loads(meta["summary_json"])["n_segments"] == 3
     assert list(tmp_path.iterdir()) == [out]  # no temporary leftovers
@@ -88,7 +88,7 @@ def test_csv_and_json(tmp_path, network):
         network.segments[0].attributes["len_m"])
     assert rows[0]["wkt"].startswith("LINESTRING")
     j = json.loads(write_summary_json(network, tmp_path / "s.json").read_text())
-    assert j["total_len_m"] == pytest.approx(network.summary["total_len_m"])
+    assert j["total_len_m"] == pytest.approx(network.summary.total_len_m)
     assert j["version"] and j["standard"] == "D6433" and "crs_wkt" in j
 
 

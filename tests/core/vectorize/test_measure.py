@@ -8,17 +8,15 @@ import pytest
 from affine import Affine
 from csbsr.core.config import from_dict, to_dict
 from csbsr.core.errors import InvalidInputError
+from csbsr.core.records import FIELDS, NODE_FIELDS, CrackSummary, SegmentRecord
 from csbsr.core.vectorize.config import VectorizeConfig
 from csbsr.core.vectorize.measure import (
-    FIELDS,
-    NODE_FIELDS,
     axial_azimuth_deg,
     axial_difference_deg,
     classify_orientation,
     make_georef,
     severity,
     summarise,
-    summary_rows,
     width_stats_mm,
 )
 
@@ -27,9 +25,9 @@ def test_schema_is_shapefile_safe():
     for fields in (FIELDS, NODE_FIELDS):
         names = [f[0] for f in fields]
         assert len(names) == len(set(names))
-        for name, ftype, desc in fields:
-            assert len(name) <= 10 and name.isascii() and name == name.lower()
-            assert ftype in ("int", "float", "str") and desc
+        for f in fields:
+            assert len(f.name) <= 10 and f.name.isascii() and f.name == f.name.lower()
+            assert f.type in ("int", "float", "str") and f.description and f.alias
     names = [f[0] for f in FIELDS]
     for must in ("seg_id", "len_m", "w_med_mm", "w_p95_mm", "azimuth", "sev", "ctype",
                  "w_resolv", "edge_trunc", "conf", "gsd_mm", "model_ver", "proc_ver"):
@@ -95,16 +93,15 @@ def test_width_stats_and_summary():
     s = width_stats_mm(np.array([1.0, 2.0, np.nan, 3.0]))
     assert s["w_n"] == 3 and s["w_med_mm"] == 2.0 and s["w_max_mm"] == 3.0
     assert width_stats_mm(np.array([np.nan]))["w_med_mm"] is None
-    attrs = [{"ctype": "long", "sev": "L", "len_m": 2.0}, {"ctype": "long", "sev": "M",
-                                                           "len_m": 1.0},
-             {"ctype": "trans", "sev": "L", "len_m": 3.0}]
-    summ = summarise(attrs, 12.0)
+    recs = [SegmentRecord(ctype="long", sev="L", len_m=2.0),
+            SegmentRecord(ctype="long", sev="M", len_m=1.0),
+            SegmentRecord(ctype="trans", sev="L", len_m=3.0)]
+    summ = summarise(recs, 12.0)
     assert summ["total_len_m"] == 6.0 and summ["density_m_m2"] == 0.5
     assert summ["len_by_type_sev_m"]["long"] == {"L": 2.0, "M": 1.0}
-    summ["n_segments"] = 3
-    rows = summary_rows(summ)
-    assert rows[-1] == {"ctype": "ALL", "sev": "ALL", "len_m": 6.0, "n_seg": 3,
-                        "dens_m_m2": 0.5}
+    rows = CrackSummary(**summ, n_segments=3).rows()
+    assert rows[-1].__dict__ == {"ctype": "ALL", "sev": "ALL", "len_m": 6.0, "n_seg": 3,
+                                 "dens_m_m2": 0.5}
 
 
 def test_config_round_trip_and_validation():
