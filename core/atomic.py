@@ -1,15 +1,19 @@
-"""Atomic file writes: a temporary file in the destination folder, renamed when complete.
+"""Atomic file writes and output transactions.
+
+A single file goes to a temporary file in the destination folder, renamed when complete;
+a run's set of files goes through a :class:`Staging` folder, committed all at once.
 
 A reader never sees a half-written file, and a failure or a cancel leaves nothing behind.
-(Rasters that are written block by block use ``raster_io``'s writer, which follows the same
+(Rasters that are written block by block use ``raster.io``'s writer, which follows the same
 rule.)
 """
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Iterable, List, Union
 
 PathLike = Union[str, Path]
 
@@ -34,3 +38,60 @@ def write_bytes(path: PathLike, data: bytes) -> Path:
 def write_text(path: PathLike, text: str) -> Path:
     """Write ``text`` as UTF-8 (newlines kept as given) to ``path`` atomically."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+class Staging:
+    """A transaction of output files: written in a hidden staging folder inside the output
+    folder, moved into place only by :meth:`commit` (same file system: each move is an
+    atomic rename), thrown away by :meth:`abort`.
+
+    Earlier results survive a failed or cancelled run; a killed run leaves only the staging
+    folder, which the next run of the same name removes (``stale`` says whether it did).
+
+    Args:
+        final_dir: the output folder.
+        staging_dir: the hidden staging folder (inside ``final_dir``).
+    """
+
+    def __init__(self, final_dir: PathLike, staging_dir: PathLike) -> None:
+        self.final_dir = Path(final_dir)
+        self.dir = Path(staging_dir)
+        self.stale = self.dir.exists()
+        if self.stale:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.final_dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir()
+
+    def path(self, final: PathLike) -> Path:
+        """Where the file that will end up at ``final`` is written during the run."""
+        return self.dir / Path(final).name
+
+    def commit(self, remove: Iterable[PathLike] = ()) -> List[Path]:
+        """Move every staged file into the output folder; delete the files of ``remove`` that
+        this run did not produce (stale results of an earlier run). Returns the final paths."""
+        moved: List[Path] = []
+        staged = sorted(p for p in self.dir.iterdir() if p.is_file()
+                        and not p.name.startswith("."))
+        names = {p.name for p in staged}
+        for p in staged:
+            final = self.final_dir / p.name
+            os.replace(p, final)
+            moved.append(final)
+        for old in remove:
+            old = Path(old)
+            if old.name not in names and old.exists():
+                old.unlink()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return moved
+
+    def abort(self) -> None:
+        """Throw every staged file away."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.abort()
+

@@ -14,7 +14,8 @@ sr           ``<stem>_sr.tif``              super-resolved RGB (optional)
 run          ``<stem>_run.json``            resolved settings, device, input, model card
 cracks       ``<stem>_cracks.gpkg``         layers ``crack_seg``, ``crack_node``, ``crack_sum``
 summary      ``<stem>_summary.json``        totals (length, density, severity...)
-report       ``<stem>_report.html``         self-contained HTML report
+report       ``<stem>_report.html``         self-contained HTML report (+ CSV tables)
+report_content ``<stem>_report.json``       what the report contains (for the PDF layout)
 report_pdf   ``<stem>_report.pdf``          PDF report (QGIS print layout)
 ============ ============================== ===============================================
 
@@ -45,6 +46,7 @@ RUN_FILES: Dict[str, str] = {
     "cracks": "_cracks.gpkg",
     "summary": "_summary.json",
     "report": "_report.html",
+    "report_content": "_report.json",
     "report_pdf": "_report.pdf",
 }
 #: the roles a complete run folder has (``sr`` and the reports are optional)

@@ -1,23 +1,41 @@
-"""The main job (``csbsr run``): detection, vectorization, export and the HTML report.
+"""The one run pipeline (``csbsr run``; the Processing algorithms and the dock start it too):
+orthophoto -> crack rasters -> measured crack lines -> summary -> report.
 
 Stages and their share of the progress bar: detection 0-80 %, vectorization of the
-probability raster 80-93 %, GeoPackage + summary JSON 93-95 %, HTML report 95-100 %. Every
-stage writes under temporary names; if any stage fails or is cancelled, the files the
-earlier stages of *this run* wrote are removed too, so a run leaves all of its outputs or
-none.
+probability raster 80-93 %, GeoPackage + summary JSON (+ extra sinks) 93-95 %, HTML report and
+report content 95-100 %. Every file is written in the run's staging folder
+(:attr:`RunLayout.staging`) and moved into the output folder only when every stage has
+succeeded (:class:`core.atomic.Staging`): a failed or cancelled run leaves the earlier
+results as they were and no file of its own. Lengths are final when the summary is computed
+(the ellipsoidal length mode is applied inside the vectorizer), so the summary JSON, the
+layer's ``len_m`` and the report agree.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Protocol, Sequence
 
+from .atomic import Staging
 from .detect.config import InferenceConfig
 from .detect.detect import DetectResult, detect
+from .errors import InvalidInputError, OutputExistsError
+from .layout import RUN_FILES, RunLayout
 from .progress import NullProgress, Progress, check_cancelled, sub_progress
+from .records import CrackNetwork
 from .vectorize.config import VectorizeConfig
+
+
+class LineSink(Protocol):
+    """Somewhere the crack lines of a run go besides the run's GeoPackage (e.g. a Shapefile
+    the user named). ``write`` is called inside the run's transaction with the staging
+    folder; it returns the files it wrote there (moved into place at commit)."""
+
+    def write(self, network: CrackNetwork, staging: Staging) -> Sequence[Path]:
+        """Write ``network``; return the staged files."""
 
 
 @dataclass(frozen=True)
@@ -25,13 +43,15 @@ class RunResult:
     """What ``run_pipeline`` produced.
 
     Attributes:
-        detect: the detection stage's result.
-        outputs: every output file by role (prob, mask, sr, config, cracks, summary, report).
-        summary: the crack summary (total length, density, counts...), or {} without lines.
+        detect: the detection stage's result (paths as committed).
+        layout: the run's file layout.
+        outputs: every output file by role (prob, mask, sr, run, cracks, summary, report...).
+        summary: the crack summary (total length, density, counts...).
         seconds: wall time of the whole run.
     """
 
     detect: DetectResult
+    layout: RunLayout
     outputs: Dict[str, Path]
     summary: Dict[str, Any]
     seconds: float
@@ -40,73 +60,106 @@ class RunResult:
 def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None,
                  progress: Optional[Progress] = None, model: Any = None,
                  vectorize_cfg: Optional[VectorizeConfig] = None,
-                 report: bool = True) -> RunResult:
-    """Run the whole job on one orthophoto.
+                 report: bool = True, sinks: Sequence[LineSink] = ()) -> RunResult:
+    """Run the whole job on one orthophoto into ``out_dir`` (see the module doc).
 
     Args:
         raster: the input orthophoto (any GDAL raster).
-        out_dir: output folder.
+        out_dir: output folder (created if missing; never the input's own file).
         cfg: inference configuration (None = defaults).
         progress: progress/cancel receiver.
         model: an optional already loaded ``LoadedModel``.
         vectorize_cfg: vectorization options; its threshold is replaced by the detection
             threshold (the model card's unless overridden) so mask and lines agree.
-        report: also write the self-contained HTML report.
+        report: also write the HTML report (+ CSV tables) and the report content JSON.
+        sinks: extra destinations of the crack lines.
 
     Raises:
-        The errors of :func:`csbsr.core.infer.detect` and of the later stages.
+        OutputExistsError: results of this orthophoto exist in ``out_dir`` and
+            ``cfg.overwrite`` is False (checked before any work).
+        The errors of :func:`csbsr.core.detect.detect.detect` and of the later stages.
     """
+    from .report.html import write_html_report
     from .vectorize.api import vectorize_raster
     from .vectorize.export import write_network, write_summary_json
 
     progress = progress if progress is not None else NullProgress()
     cfg = cfg if cfg is not None else InferenceConfig()
     t0 = time.perf_counter()
-    _refuse_existing(raster, Path(out_dir), cfg, report)
-    det = detect(raster, out_dir, cfg, sub_progress(progress, 0.0, 80.0), model=model)
-    outputs: Dict[str, Path] = {"prob": det.prob_path, "mask": det.mask_path,
-                                "config": det.config_path}
-    if det.sr_path is not None:
-        outputs["sr"] = det.sr_path
-    stem = Path(str(raster)).stem
-    out = Path(out_dir)
-    try:
+    layout = RunLayout.for_input(raster, out_dir)
+    _check_output_folder(raster, layout, cfg.overwrite)
+    staging = Staging(layout.folder, layout.staging)
+    if staging.stale:
+        progress.warn(f"removed the unfinished files of an earlier interrupted run in "
+                      f"{layout.staging}")
+    with staging:
+        det = detect(raster, staging.dir, dataclasses.replace(cfg, overwrite=True),
+                     sub_progress(progress, 0.0, 80.0), model=model)
         check_cancelled(progress)
         vcfg = dataclasses.replace(vectorize_cfg or VectorizeConfig(), threshold=det.threshold)
         progress.set_status("vectorizing cracks")
         network = vectorize_raster(det.prob_path, vcfg, sub_progress(progress, 80.0, 93.0),
                                    model_name=_model_name(cfg, model))
         check_cancelled(progress)
-        outputs["cracks"] = write_network(network, out / f"{stem}_cracks.gpkg",
-                                          overwrite=cfg.overwrite)
-        outputs["summary"] = write_summary_json(network, out / f"{stem}_summary.json",
-                                                overwrite=cfg.overwrite)
+        write_network(network, staging.path(layout.path("cracks")))
+        write_summary_json(network, staging.path(layout.path("summary")))
+        for sink in sinks:
+            sink.write(network, staging)
         progress.set_progress(95.0)
         if report:
-            from .report.html import write_html_report
-
+            check_cancelled(progress)
             progress.set_status("writing the HTML report")
-            res = write_html_report(out, out / f"{stem}_report.html", overwrite=cfg.overwrite,
-                                    progress=sub_progress(progress, 95.0, 100.0), stem=stem)
-            outputs["report"] = res.html
-        progress.set_progress(100.0)
-    except BaseException:
-        for path in outputs.values():
-            _remove_output(path)
-        raise
-    return RunResult(detect=det, outputs=outputs, summary=network.summary.as_dict(),
-                     seconds=time.perf_counter() - t0)
+            write_html_report(staging.dir, staging.path(layout.path("report")),
+                              progress=sub_progress(progress, 95.0, 100.0), stem=layout.stem,
+                              content_json=staging.path(layout.path("report_content")),
+                              folder_label=layout.folder)
+        _record_final_paths(staging.path(layout.path("run")), staging.dir, layout.folder)
+        check_cancelled(progress)
+        # the point of no return: every stage succeeded
+        staging.commit(remove=[*layout.paths().values(), *layout.report_tables()])
+    progress.set_progress(100.0)
+    outputs = layout.existing()
+    return RunResult(detect=_committed(det, layout), layout=layout, outputs=outputs,
+                     summary=network.summary.as_dict(), seconds=time.perf_counter() - t0)
 
 
-def _refuse_existing(raster: Any, out: Path, cfg: InferenceConfig, report: bool) -> None:
-    """Fail before any work if a later stage would have to overwrite a user's file."""
-    from .detect.detect import check_outputs_free
+def _check_output_folder(raster: Any, layout: RunLayout, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder that is a file, the input itself, or that
+    holds results of this orthophoto (unless ``overwrite``)."""
+    folder = layout.folder
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInputError(f"the output folder {folder} is a file: pass --out a folder")
+    for parent in folder.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InvalidInputError(f"the output folder {folder} lies under the file {parent}: "
+                                    "pass --out a folder")
+    src = Path(str(raster))
+    if src.exists() and src.resolve() == folder.resolve():
+        raise InvalidInputError(f"--out {folder} is the input raster itself: pass a folder")
+    existing = [p for r, p in layout.paths().items() if r in RUN_FILES and p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{existing[0]} already exists: pass --overwrite (overwrite=True) to replace the "
+            "results of this orthophoto, or choose another output folder")
 
-    stem = Path(str(raster)).stem
-    later = {"cracks": out / f"{stem}_cracks.gpkg", "summary": out / f"{stem}_summary.json"}
-    if report:
-        later["report"] = out / f"{stem}_report.html"
-    check_outputs_free(later, cfg.overwrite)
+
+def _record_final_paths(run_json: Path, staged: Path, final: Path) -> None:
+    """Make the run record name the committed paths, not the staging folder's."""
+    if not run_json.is_file():
+        return
+    text = run_json.read_text(encoding="utf-8")
+    doc = json.loads(text)
+    outs = doc.get("output") or {}
+    doc["output"] = {k: str(final / Path(v).name) for k, v in outs.items()}
+    run_json.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _committed(det: DetectResult, layout: RunLayout) -> DetectResult:
+    """``det`` with its paths moved from the staging folder to the output folder."""
+    return dataclasses.replace(
+        det, prob_path=layout.path("prob"), mask_path=layout.path("mask"),
+        sr_path=layout.path("sr") if det.sr_path is not None else None,
+        config_path=layout.path("run"))
 
 
 def _model_name(cfg: InferenceConfig, model: Any) -> str:
@@ -116,10 +169,3 @@ def _model_name(cfg: InferenceConfig, model: Any) -> str:
 
         path = default_model_path()
     return Path(path).stem
-
-
-def _remove_output(path: Path) -> None:
-    """Delete an output of this run and its side files (e.g. shapefile parts, CSV tables)."""
-    for p in [path, *path.parent.glob(path.stem + "_*.csv")]:
-        if p.exists():
-            p.unlink()

@@ -30,6 +30,7 @@ import numpy as np
 from .. import atomic
 from ..config import to_dict
 from ..errors import DeviceError, InvalidInputError, OutputExistsError
+from ..layout import RunLayout
 from ..progress import NullProgress, Progress, check_cancelled, format_eta
 from ..raster.io import (
     MAX_UPSAMPLE,
@@ -86,13 +87,13 @@ class DetectResult:
 
 
 def output_paths(raster_path: Any, out_dir: Any, save_sr: bool) -> Dict[str, Path]:
-    """Return the output paths of a run: keys prob, mask, (sr), config."""
-    stem = Path(str(raster_path)).stem
-    out = Path(out_dir)
-    paths = {"prob": out / f"{stem}_prob.tif", "mask": out / f"{stem}_mask.tif"}
+    """Return the output paths of a detection (:class:`RunLayout` names): keys prob, mask,
+    (sr), config."""
+    layout = RunLayout.for_input(raster_path, out_dir)
+    paths = {"prob": layout.path("prob"), "mask": layout.path("mask")}
     if save_sr:
-        paths["sr"] = out / f"{stem}_sr.tif"
-    paths["config"] = out / f"{stem}_run.json"
+        paths["sr"] = layout.path("sr")
+    paths["config"] = layout.path("run")
     return paths
 
 

@@ -335,7 +335,7 @@ class ReportLayers:
 
 
 def _crack_layer(run: Any) -> QgsVectorLayer:
-    from ...core.report.html import SEVERITIES, SEVERITY_COLOURS, SEVERITY_LABELS
+    from ...core.report.style import SEVERITIES, SEVERITY_COLOURS, SEVERITY_LABELS
 
     layer = QgsVectorLayer(f"{run.gpkg}|layername=crack_seg", "Cracks", "ogr")
     if not layer.isValid():
@@ -379,7 +379,7 @@ def _label_segments(layer: QgsVectorLayer) -> None:
 
 
 def _zones_layer(zones: Sequence[Any], crs: Any) -> QgsVectorLayer:
-    from ...core.report.html import SEVERITIES, fmt
+    from ...core.report.style import SEVERITIES, fmt
 
     layer = QgsVectorLayer(f"Polygon?crs={crs.authid() or 'EPSG:4326'}", "Zones", "memory")
     if not crs.authid():
@@ -421,7 +421,8 @@ def _zones_layer(zones: Sequence[Any], crs: Any) -> QgsVectorLayer:
 
 
 def _summary_layer(summary: Dict[str, Any]) -> QgsVectorLayer:
-    from ...core.report.html import SEVERITIES, SEVERITY_LABELS, fmt, type_severity_table
+    from ...core.report.content import type_severity_table
+    from ...core.report.style import SEVERITIES, SEVERITY_LABELS, fmt
 
     _header, rows = type_severity_table(summary)
     layer = QgsVectorLayer("None", "Length by type and severity", "memory")
@@ -464,7 +465,7 @@ def _transform_zones(source: Any, crs: Any, context: Any) -> List[Tuple[str, Any
 # ------------------------------------------------------------------------------ fill
 def _fill_summary(layout: QgsPrintLayout, run: Any, layers: ReportLayers, zones: Sequence[Any],
                   title: Optional[str], top_n: int) -> None:
-    from ...core.report.html import key_figures, title_block
+    from ...core.report.content import key_figures, title_block
 
     def item(item_id: str) -> Any:
         return layout.itemById(item_id)
@@ -554,7 +555,7 @@ def _fix_scalebar(bar: QgsLayoutItemScaleBar, map_width: float, projected: bool)
     ``map_width`` is the width the map shows, in map units (metres when ``projected``);
     geographic maps keep the fit-to-width mode.
     """
-    from ...core.report.html import _nice
+    from ...core.report.style import nice_step as _nice
 
     if not projected or not map_width or map_width <= 0:
         return
@@ -729,7 +730,8 @@ def build_report_pdf(run_dir: Any, out_pdf: Any, page_size: str = "A4",
         QgsProcessingException: template or export failure.
     """
     from ...core.errors import InvalidInputError, OutputExistsError
-    from ...core.report.html import auto_grid, load_run, zone_statistics
+    from ...core.report.content import auto_grid, zone_statistics
+    from ...core.report.runfolder import load_run
 
     out = Path(out_pdf)
     if page_size not in PAGE_MM:
@@ -848,7 +850,7 @@ class CrackReportAlgorithm(CsbsrAlgorithm):
 
     def processAlgorithm(self, parameters: Dict[str, Any], context: Any,
                          feedback: Any) -> Dict[str, Any]:
-        from ...core.report.html import find_stem
+        from ...core.report.runfolder import find_stem
 
         run_dir = self.parameterAsFile(parameters, RUN_DIR, context)
         out = self.parameterAsFileOutput(parameters, OUTPUT, context)

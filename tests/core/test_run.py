@@ -48,7 +48,8 @@ def test_run_writes_every_output(ortho: Path, tiny_model: Path, tmp_path: Path) 
 
     out = tmp_path / "out"
     res = run_pipeline(ortho, out, _cfg(tiny_model))
-    assert set(res.outputs) >= {"prob", "mask", "config", "cracks", "summary", "report"}
+    assert set(res.outputs) >= {"prob", "mask", "run", "cracks", "summary", "report",
+                                "report_content"}
     assert all(p.exists() for p in res.outputs.values())
     assert res.outputs["cracks"].name == "site_cracks.gpkg"
     assert res.summary["total_len_m"] >= 0.0
@@ -83,3 +84,71 @@ def test_existing_outputs_are_refused_before_any_work(ortho: Path, tiny_model: P
     assert sorted(p.name for p in out.iterdir()) == ["site_summary.json"]
     res = run_pipeline(ortho, out, _cfg(tiny_model, overwrite=True))
     assert res.outputs["summary"] == mine and mine.read_text() != "the user's own file"
+
+
+def test_earlier_results_survive_a_cancelled_overwrite(ortho: Path, tiny_model: Path,
+                                                       tmp_path: Path) -> None:
+    from csbsr.core.run import run_pipeline
+
+    out = tmp_path / "out"
+    run_pipeline(ortho, out, _cfg(tiny_model))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(Cancelled):
+        run_pipeline(ortho, out, _cfg(tiny_model, overwrite=True),
+                     RecordingProgress(cancel_at_percent=90.0))
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # nothing lost, nothing half-written, no staging left
+
+
+def test_a_killed_runs_staging_is_removed_and_reported(ortho: Path, tiny_model: Path,
+                                                       tmp_path: Path) -> None:
+    from csbsr.core.layout import RunLayout
+    from csbsr.core.run import run_pipeline
+
+    out = tmp_path / "out"
+    stale = RunLayout.for_input(ortho, out).staging
+    stale.mkdir(parents=True)
+    (stale / ".site_prob.abcd.partial.tif").write_bytes(b"half")
+    progress = RecordingProgress()
+    run_pipeline(ortho, out, _cfg(tiny_model), progress)
+    assert not stale.exists()
+    assert any("interrupted run" in w for w in progress.warnings)
+
+
+@pytest.mark.parametrize("mode", ["grid", "ellipsoid"])
+def test_summary_layer_and_report_agree_on_the_total_length(ortho: Path, tiny_model: Path,
+                                                            tmp_path: Path, mode: str) -> None:
+    """One owner of lengths: the summary total = sum of the layer's len_m = the report figure,
+    in both length modes (the ellipsoid mode is applied before the summary is computed)."""
+    import json
+
+    from csbsr.core.run import run_pipeline
+    from csbsr.core.vectorize.config import VectorizeConfig
+    from pyogrio.raw import read
+
+    out = tmp_path / mode
+    res = run_pipeline(ortho, out, _cfg(tiny_model),
+                       vectorize_cfg=VectorizeConfig(length_mode=mode))
+    total = res.summary["total_len_m"]
+    meta, _f, _g, data = read(str(res.outputs["cracks"]), layer="crack_seg")
+    layer_total = float(np.sum(data[list(meta["fields"]).index("len_m")]))
+    assert total > 0 and layer_total == pytest.approx(total, rel=1e-9)
+    content = json.loads(res.outputs["report_content"].read_text())
+    fig = next(k for k in content["key_figures"] if k["key"] == "total_len_m")
+    assert fig["value"] == pytest.approx(total, rel=1e-12)
+    assert f"{total:.2f}" in res.outputs["report"].read_text()
+    assert res.summary["length_mode"] == mode
+
+
+def test_ellipsoid_lengths_differ_from_grid_by_the_projection_scale(ortho: Path,
+                                                                    tiny_model: Path,
+                                                                    tmp_path: Path) -> None:
+    from csbsr.core.run import run_pipeline
+    from csbsr.core.vectorize.config import VectorizeConfig
+
+    tot = {m: run_pipeline(ortho, tmp_path / m, _cfg(tiny_model),
+                           vectorize_cfg=VectorizeConfig(length_mode=m)).summary["total_len_m"]
+           for m in ("grid", "ellipsoid")}
+    # UTM 33N at 500 km easting, 5000 km northing: scale factor about 0.9996, so the
+    # ellipsoidal length is about 0.04 % longer than the grid length
+    assert tot["ellipsoid"] / tot["grid"] == pytest.approx(1 / 0.9996, rel=2e-4)

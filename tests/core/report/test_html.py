@@ -143,7 +143,7 @@ def test_type_severity_csv_totals_match_the_geopackage(report, run_dir: Path) ->
 
 
 def test_longest_and_widest_tables_are_the_extremes(report, run_dir: Path) -> None:
-    from csbsr.core.report.html import load_run
+    from csbsr.core.report.runfolder import load_run
 
     run = load_run(run_dir)
     longest = _read_csv(report.csv["longest"])
@@ -161,7 +161,8 @@ def test_longest_and_widest_tables_are_the_extremes(report, run_dir: Path) -> No
 
 
 def test_zones_share_the_total_length(report, run_dir: Path) -> None:
-    from csbsr.core.report.html import auto_grid, load_run, zone_statistics
+    from csbsr.core.report.content import auto_grid, zone_statistics
+    from csbsr.core.report.runfolder import load_run
 
     run = load_run(run_dir)
     cells = auto_grid(run)
@@ -190,7 +191,7 @@ def test_refuses_to_overwrite_and_cancels_cleanly(run_dir: Path, tmp_path: Path)
 
 
 def test_bad_run_folders_say_what_to_do(tmp_path: Path, run_dir: Path) -> None:
-    from csbsr.core.report.html import load_run
+    from csbsr.core.report.runfolder import load_run
 
     with pytest.raises(InvalidInputError, match="csbsr run"):
         load_run(tmp_path)
@@ -207,7 +208,8 @@ def test_bad_run_folders_say_what_to_do(tmp_path: Path, run_dir: Path) -> None:
 
 def test_rebuilds_from_the_geopackage_alone(run_dir: Path, tmp_path: Path) -> None:
     """No summary JSON, no run JSON, no orthophoto: the GeoPackage's copy and the rasters."""
-    from csbsr.core.report.html import load_run, write_html_report
+    from csbsr.core.report.html import write_html_report
+    from csbsr.core.report.runfolder import load_run
 
     bare = tmp_path / "bare"
     bare.mkdir()

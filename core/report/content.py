@@ -1,0 +1,411 @@
+"""The content of an inspection report, decided once (:class:`ReportContent`).
+
+:func:`build_report` reads a run folder and decides everything a report shows: the title
+block, the key figures, the tables (length by type x severity, longest and widest cracks,
+zones), the zones and which get detail maps, the legend with the standard's width limits.
+The HTML writer (:mod:`.html`) and the QGIS print layout (``csbsr_plugin``) only lay it out.
+Lengths are metres, widths millimetres, areas square metres, coordinates CRS map units.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..layout import RunLayout
+from .runfolder import RunFolder
+from .style import (
+    CRACK_TYPES,
+    SEVERITIES,
+    SEVERITY_COLOURS,
+    SEVERITY_LABELS,
+    TOP_COLUMNS,
+    TYPE_LABELS,
+    fmt,
+    nice_step,
+    severity_rule,
+)
+
+
+def title_block(run: RunFolder, title: Optional[str] = None,
+                date: Optional[str] = None) -> List[Tuple[str, str]]:
+    """The report's title block as (label, value) pairs.
+
+    Items: Project, Orthophoto, Date, Model, Model card, Device, GSD, Severity, CRS.
+    """
+    r = run.run
+    card = r.get("model") or {}
+    arch = card.get("model") or {}
+    inp = r.get("input") or {}
+    cfg = r.get("config") or {}
+    model_path = cfg.get("model_path") or ""
+    model = arch.get("name") or run.summary.get("model") or "unknown"
+    if arch.get("scale"):
+        model += f" (x{arch['scale']} super-resolution)"
+    if model_path:
+        model += f", {Path(str(model_path)).name}"
+    card_bits = []
+    if card.get("description"):
+        card_bits.append(str(card["description"]))
+    metrics = {k: v for k, v in (card.get("metrics") or {}).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if metrics:
+        card_bits.append("validation " + ", ".join(
+            f"{k} {fmt(v, 3)}" for k, v in sorted(metrics.items())))
+    if card.get("input_gsd_m"):
+        card_bits.append(f"trained for {fmt(card['input_gsd_m'] * 1000, 1)} mm/px")
+    if card.get("created_utc"):
+        card_bits.append(f"created {str(card['created_utc'])[:10]}")
+    dev = (r.get("device") or {}).get("description") or "unknown"
+    gsd_in = inp.get("gsd_m")
+    gsd_txt = []
+    if gsd_in:
+        gsd_txt.append(f"orthophoto {fmt(float(gsd_in[0]) * 1000, 1)} mm/px")
+    if run.summary.get("gsd_mm"):
+        gsd_txt.append(f"analysed {fmt(run.summary['gsd_mm'], 1)} mm/px")
+    run_json = RunLayout(run.folder, run.stem).path("run")
+    when = date or _dt.date.today().isoformat()
+    if run_json.is_file():
+        ran = _dt.datetime.fromtimestamp(run_json.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+        when = f"{when} (run {ran})"
+    ortho = inp.get("path") or f"{run.stem} (orthophoto path not recorded)"
+    return [
+        ("Project", title or f"Crack inspection - {run.stem}"),
+        ("Orthophoto", Path(str(ortho)).name),
+        ("Date", when),
+        ("Model", model),
+        ("Model card", "; ".join(card_bits) or "not recorded"),
+        ("Device", dev),
+        ("GSD", ", ".join(gsd_txt) or "unknown"),
+        ("Severity", severity_rule(run.summary)),
+        ("CRS", str(run.summary.get("crs") or "unknown")),
+    ]
+
+
+def key_figures(run: RunFolder) -> List[Tuple[str, str, str]]:
+    """Headline numbers as (key, label, formatted value), keys from the summary JSON."""
+    s = run.summary
+    return [
+        ("total_len_m", "Total crack length (m)", fmt(s.get("total_len_m"), 2)),
+        ("density_m_m2", "Crack density (m/m2)", fmt(s.get("density_m_m2"), 3)),
+        ("area_m2", "Area analysed (m2)", fmt(s.get("area_m2"), 2)),
+        ("n_segments", "Crack segments", fmt(s.get("n_segments"))),
+        ("n_cracks", "Connected cracks", fmt(s.get("n_cracks"))),
+        ("n_truncated", "Segments cut by the edge", fmt(s.get("n_truncated"))),
+    ]
+
+
+def type_severity_table(summary: Dict[str, Any]) -> Tuple[List[str], List[List[Any]]]:
+    """Length (m) by crack type x severity, with row/column totals.
+
+    Returns:
+        (header, rows): header ``["Type", "H", "M", "L", "NR", "Total (m)", "Density (m/m2)"]``
+        and one row per present type (display label first) plus a ``Total`` row; cells are
+        floats (metres; 0.0 where none).
+    """
+    by = summary.get("len_by_type_sev_m") or {}
+    area = summary.get("area_m2") or 0.0
+    types = [t for t in CRACK_TYPES if t in by] + sorted(t for t in by if t not in CRACK_TYPES)
+    header = ["Type", *SEVERITIES, "Total (m)", "Density (m/m2)"]
+    rows: List[List[Any]] = []
+    col_tot = {s: 0.0 for s in SEVERITIES}
+    for t in types:
+        vals = [float(by[t].get(s, 0.0)) for s in SEVERITIES]
+        for s, v in zip(SEVERITIES, vals):
+            col_tot[s] += v
+        tot = sum(float(v) for v in by[t].values())
+        rows.append([TYPE_LABELS.get(t, t), *vals, tot, tot / area if area > 0 else None])
+    total = float(summary.get("total_len_m", sum(col_tot.values())))
+    rows.append(["Total", *[col_tot[s] for s in SEVERITIES], total,
+                 summary.get("density_m_m2")])
+    return header, rows
+
+
+def top_segments(run: RunFolder, key: str, n: int = 10) -> List[Dict[str, Any]]:
+    """The ``n`` segments with the largest ``key`` (e.g. ``len_m``, ``w_max_mm``), nulls last."""
+    rows = [r for r in run.segments if r.get(key) is not None]
+    rows.sort(key=lambda r: (-float(r[key]), int(r.get("seg_id") or 0)))
+    return rows[: max(0, int(n))]
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A zone of interest and the cracks in it.
+
+    Attributes:
+        zone_id: label (e.g. ``Z01`` for grid cells, the AOI name otherwise).
+        geometry: shapely polygon in the run CRS.
+        len_m: crack length inside the zone (m), total and by severity (``len_by_sev_m``).
+        n_seg: number of segments that touch the zone.
+        seg_ids: their ids, longest first.
+    """
+
+    zone_id: str
+    geometry: Any
+    len_m: float
+    len_by_sev_m: Dict[str, float]
+    n_seg: int
+    seg_ids: List[int]
+
+
+def auto_grid(run: RunFolder, cell: Optional[float] = None, max_cells: int = 3
+              ) -> List[Tuple[str, Any]]:
+    """A regular grid of square zones over the analysed extent, in map units.
+
+    Args:
+        run: the run.
+        cell: cell side in CRS map units (metres in a projected CRS); None = a round size
+            that cuts the longer side into ``max_cells`` cells at most.
+        max_cells: cells along the longer side when ``cell`` is None.
+
+    Returns:
+        (zone id, shapely box) pairs, row by row from the top left (``Z01``, ``Z02``...).
+
+    Raises:
+        InvalidInputError: a non-positive cell size.
+    """
+    from shapely.geometry import box
+
+    x0, y0, x1, y1 = run.bounds()
+    span = max(x1 - x0, y1 - y0)
+    if cell is None:
+        cell = span / max(1, int(max_cells))
+        nice = nice_step(cell)
+        cell = nice if math.ceil(span / nice) <= max_cells else cell
+    if not cell or cell <= 0:
+        raise InvalidInputError(f"zone cell size must be > 0 map units, got {cell}: pass a "
+                                "positive size or leave it empty for an automatic grid")
+    nx, ny = max(1, math.ceil((x1 - x0) / cell - 1e-9)), max(1, math.ceil((y1 - y0) / cell - 1e-9))
+    cells = []
+    k = 0
+    for j in range(ny):
+        for i in range(nx):
+            k += 1
+            bx = box(x0 + i * cell, max(y0, y1 - (j + 1) * cell), min(x1, x0 + (i + 1) * cell),
+                     y1 - j * cell)
+            cells.append((f"Z{k:02d}", bx))
+    return cells
+
+
+def zone_statistics(run: RunFolder, zones: Sequence[Tuple[str, Any]],
+                    keep_empty: bool = False) -> List[Zone]:
+    """Crack length per zone (each segment's length shared by the fraction inside the zone).
+
+    Args:
+        run: the run.
+        zones: (zone id, shapely polygon in the run CRS) pairs.
+        keep_empty: keep zones without cracks.
+    """
+    import shapely
+
+    out: List[Zone] = []
+    geoms = np.array(run.geometries, dtype=object)
+    tree = shapely.STRtree(geoms) if len(geoms) else None
+    for zid, poly in zones:
+        by = {s: 0.0 for s in SEVERITIES}
+        hits: List[Tuple[float, int]] = []
+        idx = tree.query(poly, predicate="intersects") if tree is not None else []
+        for i in idx:
+            g = geoms[i]
+            seg = run.segments[int(i)]
+            full = g.length
+            frac = (g.intersection(poly).length / full) if full > 0 else 0.0
+            part = float(seg.get("len_m") or 0.0) * frac
+            by[seg.get("sev") or "NR"] = by.get(seg.get("sev") or "NR", 0.0) + part
+            hits.append((float(seg.get("len_m") or 0.0), int(seg.get("seg_id") or 0)))
+        hits.sort(key=lambda h: (-h[0], h[1]))
+        if not hits and not keep_empty:
+            continue
+        out.append(Zone(str(zid), poly, float(sum(by.values())), by, len(hits),
+                        [h[1] for h in hits]))
+    return out
+
+
+def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if v is None else v for v in r])
+    return buf.getvalue()
+
+
+def report_csv_tables(run: RunFolder, zones: Sequence[Zone], top_n: int = 10
+                      ) -> Dict[str, Tuple[List[str], List[List[Any]]]]:
+    """The report's tables as (header, rows) with raw values (m, mm, map units)."""
+    header, rows = type_severity_table(run.summary)
+    top_header = [k for k, _ in TOP_COLUMNS]
+    return {
+        "type_severity": (header, rows),
+        "longest": (top_header, [[r.get(k) for k in top_header]
+                                 for r in top_segments(run, "len_m", top_n)]),
+        "widest": (top_header, [[r.get(k) for k in top_header]
+                                for r in top_segments(run, "w_max_mm", top_n)]),
+        "zones": (["zone_id", "len_m", *[f"len_{s}_m" for s in SEVERITIES], "n_seg",
+                   "xmin", "ymin", "xmax", "ymax"],
+                  [[z.zone_id, z.len_m, *[z.len_by_sev_m.get(s, 0.0) for s in SEVERITIES],
+                    z.n_seg, *z.geometry.bounds] for z in zones]),
+    }
+
+
+
+# ------------------------------------------------------------------------------ the model
+@dataclass
+class Table:
+    """One report table: raw values (metres, millimetres, map units) and display digits."""
+
+    key: str
+    title: str
+    header: List[str]
+    rows: List[List[Any]]
+    digits: List[int] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class KeyFigure:
+    """A headline number: summary key, label, raw value and its display text."""
+
+    key: str
+    label: str
+    value: Any
+    text: str
+
+
+@dataclass
+class ZoneInfo:
+    """A zone of the report: id, bounds (xmin, ymin, xmax, ymax in map units), crack length
+    in it (m, total and by severity), its segments (longest first) and whether it gets a
+    detail map."""
+
+    zone_id: str
+    bounds: List[float]
+    len_m: float
+    len_by_sev_m: Dict[str, float]
+    n_seg: int
+    seg_ids: List[int]
+    detail: bool = False
+
+
+@dataclass
+class LegendItem:
+    """One severity class as every map and the report show it."""
+
+    code: str
+    label: str
+    colour: str
+    limits: str
+
+
+@dataclass
+class ReportContent:
+    """What an inspection report contains, decided once for the HTML and the PDF renderers.
+
+    Written beside the run as ``<stem>_report.json`` (:meth:`to_dict`), so the QGIS plugin
+    lays out the same content in a print layout without recomputing any of it.
+    """
+
+    title: str
+    stem: str
+    title_block: List[Tuple[str, str]]
+    key_figures: List[KeyFigure]
+    tables: Dict[str, Table]
+    zones: List[ZoneInfo]
+    legend: List[LegendItem]
+    extent: List[float]
+    background: Optional[str]
+    notes: List[str]
+    files: List[str]
+    crs_wkt: str
+    version: str
+    generated: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready dict."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=_json_default))
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> ReportContent:
+        """Read :meth:`to_dict` output back."""
+        return cls(
+            title=d["title"], stem=d["stem"],
+            title_block=[tuple(x) for x in d["title_block"]],  # type: ignore[misc]
+            key_figures=[KeyFigure(**k) for k in d["key_figures"]],
+            tables={k: Table(**t) for k, t in d["tables"].items()},
+            zones=[ZoneInfo(**z) for z in d["zones"]],
+            legend=[LegendItem(**x) for x in d["legend"]], extent=list(d["extent"]),
+            background=d.get("background"), notes=list(d.get("notes", [])),
+            files=list(d.get("files", [])), crs_wkt=d.get("crs_wkt", ""),
+            version=d.get("version", ""), generated=d.get("generated", ""))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def legend(summary: Dict[str, Any]) -> List[LegendItem]:
+    """The severity classes with their width limits under the run's standard."""
+    th = summary.get("thresholds_mm") or []
+    std = summary.get("standard", "")
+    lim = {"L": f"< {fmt(th[0], 0)} mm", "M": f"{fmt(th[0], 0)}-{fmt(th[1], 0)} mm",
+           "H": f"> {fmt(th[1], 0)} mm"} if len(th) == 2 else {}
+    lim["NR"] = "narrower than the resolvable width"
+    return [LegendItem(s, SEVERITY_LABELS[s], SEVERITY_COLOURS[s],
+                       f"{lim.get(s, '')}{', ' + std if std and s != 'NR' else ''}")
+            for s in SEVERITIES]
+
+
+def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
+                 zone_cell: Optional[float] = None, max_zones: int = 12) -> ReportContent:
+    """Decide the content of the report of ``run`` (see :class:`ReportContent`).
+
+    Args:
+        run: the run folder.
+        title: the project name (default "Crack inspection - <stem>").
+        top_n: rows of the longest/widest tables.
+        zone_cell: side of the zone grid cells in map units (None = automatic, 3 x 3 at most).
+        max_zones: most zones with a detail map (the zones with most cracks win).
+    """
+    import datetime as _dt_
+
+    zones = zone_statistics(run, auto_grid(run, zone_cell))
+    shown = {z.zone_id for z in sorted(zones, key=lambda z: -z.len_m)[:max(0, int(max_zones))]}
+    raw = report_csv_tables(run, zones, top_n)
+    tb = title_block(run, title)
+    top_digits = [0, 0, 0, 0, 2, 1, 1, 2, 2]
+    tables = {
+        "type_severity": Table("type_severity", "Length by type and severity (m)",
+                               *raw["type_severity"], digits=[0, 2, 2, 2, 2, 2, 3]),
+        "longest": Table("longest", f"Longest cracks (top {top_n})", *raw["longest"],
+                         digits=top_digits),
+        "widest": Table("widest", f"Widest cracks (top {top_n}, by max width)",
+                        *raw["widest"], digits=top_digits),
+        "zones": Table("zones", "Zones", *raw["zones"],
+                       digits=[0, 2, 2, 2, 2, 2, 0, 2, 2, 2, 2]),
+    }
+    layout = RunLayout(run.folder, run.stem)
+    files = [p.name for r, p in layout.existing().items()
+             if r not in ("report", "report_pdf", "report_content")]
+    return ReportContent(
+        title=tb[0][1], stem=run.stem, title_block=tb,
+        key_figures=[KeyFigure(k, label, run.summary.get(k), text)
+                     for k, label, text in key_figures(run)],
+        tables=tables,
+        zones=[ZoneInfo(z.zone_id, [float(v) for v in z.geometry.bounds], z.len_m,
+                        dict(z.len_by_sev_m), z.n_seg, list(z.seg_ids), z.zone_id in shown)
+               for z in zones],
+        legend=legend(run.summary), extent=[float(v) for v in run.bounds()],
+        background=run.background, notes=list(run.notes), files=sorted(files),
+        crs_wkt=run.crs_wkt, version=str(run.summary.get("version", "")),
+        generated=_dt_.datetime.now().isoformat(timespec="seconds"))

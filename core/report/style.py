@@ -1,0 +1,71 @@
+"""How results are shown: severity and type labels, the one colour palette, number formats.
+
+The map layers (QML styles), the HTML report and the PDF report all take their colours and
+labels from here (``tests`` check the QML styles against it).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Tuple
+
+import numpy as np
+
+SEVERITIES: Tuple[str, ...] = ("H", "M", "L", "NR")
+
+
+SEVERITY_LABELS: Dict[str, str] = {"H": "High", "M": "Medium", "L": "Low",
+                                   "NR": "Not resolvable"}
+
+
+SEVERITY_COLOURS: Dict[str, str] = {"H": "#e31a1c", "M": "#ff8c00", "L": "#1fbf3f",
+                                    "NR": "#4f7bd6"}
+
+
+CRACK_TYPES: Tuple[str, ...] = ("long", "trans", "diag", "block", "alligator", "uncl")
+
+
+TYPE_LABELS: Dict[str, str] = {"long": "Longitudinal", "trans": "Transverse",
+                               "diag": "Diagonal", "block": "Block", "alligator": "Alligator",
+                               "uncl": "Unclassified"}
+
+
+TOP_COLUMNS: Tuple[Tuple[str, str], ...] = (
+    ("seg_id", "Segment id"), ("crack_id", "Crack id"), ("ctype", "Type"), ("sev", "Severity"),
+    ("len_m", "Length (m)"), ("w_med_mm", "Median width (mm)"), ("w_max_mm", "Max width (mm)"),
+    ("x", "X"), ("y", "Y"),
+)
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """Format a number for a report ("-" for None/NaN); ints stay ints."""
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "-" if not math.isfinite(float(value)) else f"{float(value):.{digits}f}"
+    return str(value)
+
+
+def severity_rule(summary: Dict[str, Any]) -> str:
+    """The severity thresholds as text, e.g. ``LTPP (median width): L < 6 mm <= M <= 19 mm < H``."""
+    th = summary.get("thresholds_mm") or []
+    std = summary.get("standard", "?")
+    basis = {"w_med": "median width", "w_mean": "mean width", "w_p95": "95th pct width",
+             "w_max": "max width"}.get(summary.get("severity_basis", ""), "width")
+    if len(th) == 2:
+        return (f"{std} ({basis}): L < {fmt(th[0], 0)} mm <= M <= {fmt(th[1], 0)} mm < H; "
+                "NR = narrower than the resolvable limit")
+    return f"{std} ({basis})"
+
+
+
+def nice_step(value: float) -> float:
+    """The largest of 1, 2, 2.5, 5 x 10^k not above ``value`` (value > 0)."""
+    exp = math.floor(math.log10(value))
+    for m in (5.0, 2.5, 2.0, 1.0):
+        if m * 10 ** exp <= value:
+            return m * 10 ** exp
+    return 10 ** exp
