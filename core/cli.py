@@ -5,7 +5,10 @@ which adds its parser and sets ``func(args, progress) -> int``. Heavy imports (t
 rasterio...) happen inside ``func`` so ``csbsr --help`` stays fast.
 
 Exit codes: 0 success, 2 a user error (one line naming the problem and the fix; the full
-traceback with ``--debug``), 130 cancelled (Ctrl-C), no partial outputs left behind.
+traceback with ``--debug``), 130 cancelled (Ctrl-C or SIGTERM), no partial outputs left
+behind. ``--progress json`` writes progress, warnings, the result and any error as JSON
+lines on stdout (:class:`~.progress.JsonLinesProgress`): that is how the QGIS plugin drives
+the engine in its own process.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from typing import List, Optional
 
 from . import __version__
 from .errors import Cancelled, CsbsrError
-from .progress import ConsoleProgress
+from .progress import ConsoleProgress, JsonLinesProgress
 
 COMMAND_MODULES = (
     "model_info",
@@ -43,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"csbsr {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                        help="progress display: a bar on stderr (default), JSON lines on "
+                        "stdout (for a calling program), or none")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -65,35 +71,45 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.debug:  # GDAL wrappers log every write at INFO
         for noisy in ("pyogrio", "rasterio", "fiona", "numba"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    progress = ConsoleProgress()
-    if args.quiet:
+    json_mode = args.progress == "json"
+    progress: ConsoleProgress = JsonLinesProgress() if json_mode else ConsoleProgress()
+    if args.quiet or args.progress == "none":
         progress.stream = open(__import__("os").devnull, "w")
 
-    def _on_sigint(signum: int, frame: object) -> None:
-        if progress.is_cancelled():  # second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        progress.cancel()
+    def _on_signal(signum: int, frame: object) -> None:
+        progress.cancel()  # every stage checks it; clean-up always runs before the exit
 
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        signal.signal(signal.SIGINT, _on_sigint)
-    except ValueError:  # not the main thread (e.g. called from a test thread)
-        previous = None
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, _on_signal)
+        except ValueError:  # not the main thread (e.g. called from a test thread)
+            previous.pop(sig, None)
     try:
         return int(args.func(args, progress) or 0)
     except (Cancelled, KeyboardInterrupt):
-        progress.stream.write("\n")
+        _end_line(progress, json_mode)
+        if json_mode:
+            progress.emit("cancelled", exit_code=130)  # type: ignore[attr-defined]
         print("csbsr: cancelled; no partial outputs were left", file=sys.stderr)
         return 130
     except CsbsrError as exc:
         if args.debug:
             raise
-        progress.stream.write("\n")
+        _end_line(progress, json_mode)
+        if json_mode:
+            progress.emit("error", message=str(exc), exit_code=2)  # type: ignore[attr-defined]
         print(f"csbsr: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _end_line(progress: ConsoleProgress, json_mode: bool) -> None:
+    if not json_mode:
+        progress.stream.write("\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

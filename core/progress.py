@@ -3,12 +3,19 @@
 A ``Progress`` has four methods. ``sub_progress`` maps a stage onto its share of 0-100 and
 ``check_cancelled`` raises :class:`~.errors.Cancelled`. Callbacks may run on a worker thread,
 so implementations must not touch a GUI directly.
+
+Stages may also report structured metrics with :func:`report_metrics` (stage name, tiles/s,
+ETA, device...); receivers that understand them implement ``set_metrics(**metrics)``.
+:class:`JsonLinesProgress` writes everything as JSON lines: it is how the QGIS plugin reads
+an engine running in its own process (``csbsr --progress json ...``).
 """
 from __future__ import annotations
 
+import json
 import sys
+import threading
 import time
-from typing import Protocol, TextIO, runtime_checkable
+from typing import Any, Dict, Optional, Protocol, TextIO, runtime_checkable
 
 from .errors import Cancelled
 
@@ -138,6 +145,74 @@ class _SubProgress:
 
     def is_cancelled(self) -> bool:
         return self.parent.is_cancelled()
+
+    def set_metrics(self, **metrics: Any) -> None:
+        report_metrics(self.parent, **metrics)
+
+
+def report_metrics(progress: Progress, **metrics: Any) -> None:
+    """Pass structured metrics (``stage``, ``tiles_per_s``, ``eta_s``, ``device``...) to
+    ``progress`` if it takes them."""
+    fn = getattr(progress, "set_metrics", None)
+    if fn is not None:
+        fn(**metrics)
+
+
+class JsonLinesProgress(ConsoleProgress):
+    """Progress as JSON lines (one object per line, flushed), for a parent process.
+
+    Events: ``{"event": "progress", "percent": 42.0, "stage": "detect", ...metrics}`` (at most
+    every ``interval_s`` unless the stage changes), ``{"event": "status", "text": ...}``,
+    ``{"event": "warning", "text": ...}``, ``{"event": "metrics", ...}`` and, written by the
+    CLI, ``{"event": "result", ...}`` or ``{"event": "error", "message": ..., "exit_code": 2}``.
+    """
+
+    def __init__(self, stream: Optional[TextIO] = None, interval_s: float = 0.25) -> None:
+        super().__init__(stream if stream is not None else sys.stdout)
+        self.interval_s = interval_s
+        self._metrics: Dict[str, Any] = {}
+        self._last_emit = 0.0
+        self._last_status = ""
+        self._last_status_t = -1e9
+        self._lock = threading.Lock()
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Write one event line."""
+        line = json.dumps({"event": event, **fields}, default=str)
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def set_progress(self, percent: float) -> None:
+        self._percent = max(0.0, min(100.0, float(percent)))
+        now = time.monotonic()
+        if now - self._last_emit >= self.interval_s or self._percent >= 100.0:
+            self._last_emit = now
+            self.emit("progress", percent=round(self._percent, 2), **self._metrics)
+
+    def set_status(self, text: str) -> None:
+        """Emit a status line when it changed, at most every 2 s within a stage (tile-by-tile
+        statuses would flood a log; the progress events carry the numbers)."""
+        now = time.monotonic()
+        if text != self._last_status and now - self._last_status_t >= 2.0:
+            self._last_status, self._last_status_t = text, now
+            self.emit("status", text=text, stage=self._metrics.get("stage"))
+
+    def warn(self, text: str) -> None:
+        self.emit("warning", text=text)
+
+    def set_metrics(self, **metrics: Any) -> None:
+        """Keep the metrics for the next progress event; a new stage is announced at once."""
+        new_stage = "stage" in metrics and metrics["stage"] != self._metrics.get("stage")
+        if new_stage:  # a stage's rates and ETA end with it; the device stays
+            self._metrics = {k: v for k, v in self._metrics.items() if k == "device"}
+        self._metrics.update({k: v for k, v in metrics.items() if v is not None})
+        if new_stage:
+            self._last_status_t = -1e9  # the first status of a stage always shows
+            self.emit("metrics", percent=round(self._percent, 2), **self._metrics)
+
+    def finish(self) -> None:
+        """Nothing to close (a bar would end its line)."""
 
 
 def sub_progress(parent: Progress, start: float, end: float) -> Progress:

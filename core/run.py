@@ -24,7 +24,7 @@ from .detect.config import InferenceConfig
 from .detect.detect import DetectResult, detect
 from .errors import InvalidInputError, OutputExistsError
 from .layout import RUN_FILES, RunLayout
-from .progress import NullProgress, Progress, check_cancelled, sub_progress
+from .progress import NullProgress, Progress, check_cancelled, report_metrics, sub_progress
 from .records import CrackNetwork
 from .vectorize.config import VectorizeConfig
 
@@ -93,14 +93,17 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
         progress.warn(f"removed the unfinished files of an earlier interrupted run in "
                       f"{layout.staging}")
     with staging:
+        report_metrics(progress, stage="detect")
         det = detect(raster, staging.dir, dataclasses.replace(cfg, overwrite=True),
                      sub_progress(progress, 0.0, 80.0), model=model)
         check_cancelled(progress)
         vcfg = dataclasses.replace(vectorize_cfg or VectorizeConfig(), threshold=det.threshold)
+        report_metrics(progress, stage="vectorize")
         progress.set_status("vectorizing cracks")
         network = vectorize_raster(det.prob_path, vcfg, sub_progress(progress, 80.0, 93.0),
                                    model_name=_model_name(cfg, model))
         check_cancelled(progress)
+        report_metrics(progress, stage="export")
         write_network(network, staging.path(layout.path("cracks")))
         write_summary_json(network, staging.path(layout.path("summary")))
         for sink in sinks:
@@ -108,6 +111,7 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
         progress.set_progress(95.0)
         if report:
             check_cancelled(progress)
+            report_metrics(progress, stage="report")
             progress.set_status("writing the HTML report")
             write_html_report(staging.dir, staging.path(layout.path("report")),
                               progress=sub_progress(progress, 95.0, 100.0), stem=layout.stem,

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import result, say
+
 
 def _bands(text: str) -> tuple:
     try:
@@ -92,8 +94,12 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
 
     det = detect(args.ortho, args.out, inference_config_from_args(args), progress)
     _finish(progress)
-    print(f"probability: {det.prob_path}\nmask: {det.mask_path}")
+    say(progress, f"probability: {det.prob_path}\nmask: {det.mask_path}")
     if det.sr_path is not None:
-        print(f"super-resolved image: {det.sr_path}")
-    print(f"run configuration: {det.config_path}\n{summary_line(det)}")
+        say(progress, f"super-resolved image: {det.sr_path}")
+    say(progress, f"run configuration: {det.config_path}\n{summary_line(det)}")
+    outputs = {"prob": det.prob_path, "mask": det.mask_path, "run": det.config_path,
+               **({"sr": det.sr_path} if det.sr_path is not None else {})}
+    result(progress, outputs={k: str(v) for k, v in outputs.items()}, device=det.device,
+           seconds=round(det.seconds, 2), n_tiles=det.n_tiles, threshold=det.threshold)
     return 0

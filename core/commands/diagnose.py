@@ -11,6 +11,8 @@ import platform
 import sys
 from typing import Any, List, Tuple
 
+from . import result, say
+
 PACKAGES = ("torch", "numpy", "safetensors", "rasterio", "shapely", "pyproj", "scipy",
             "skimage", "skan", "cv2", "pyogrio")
 
@@ -84,5 +86,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
-    print(format_lines(collect(args.device, args.model)))
+    lines = collect(args.device, args.model)
+    say(progress, format_lines(lines))
+    result(progress, diagnostics=dict(lines))
     return 0

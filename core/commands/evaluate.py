@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import say
+
 
 def register(sub: Any) -> None:
     """Add the ``evaluate`` sub-command."""
@@ -67,5 +69,5 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
         tmp = out.with_name(f".{out.name}.part")
         tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, out)
-    print(text)
+    say(progress, text)
     return 0

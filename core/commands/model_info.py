@@ -5,6 +5,8 @@ import argparse
 import json
 from typing import Any
 
+from . import say
+
 
 def register(sub: Any) -> None:
     """Add the ``model-info`` sub-command."""
@@ -36,10 +38,11 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     if args.time:
         info["cpu_forward_s_64px_lr"] = round(time_forward(model, repeats=3), 4)
     if args.json:
-        print(json.dumps(info, indent=2))
+        say(progress, json.dumps(info, indent=2))
     else:
-        print(f"{cfg.name} (x{cfg.scale}): SR {info['params_sr']:,} + seg {info['params_seg']:,}"
-              f" + BlurSkip {info['params_blurskip']:,} = {info['params_total']:,} parameters;"
+        say(progress, f"{cfg.name} (x{cfg.scale}): SR {info['params_sr']:,} + seg "
+              f"{info['params_seg']:,} + BlurSkip {info['params_blurskip']:,} = "
+              f"{info['params_total']:,} parameters;"
               f" {info['gflops_per_64px_lr']:.2f} GFLOPs per 64x64 LR input"
               + (f"; CPU forward {info['cpu_forward_s_64px_lr']:.3f} s" if args.time else ""))
     return 0

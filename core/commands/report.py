@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import result, say
+
 
 def register(sub: Any) -> None:
     """Add the ``report`` sub-command."""
@@ -39,7 +41,8 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
                             progress=progress, stem=args.stem, title=args.title,
                             top_n=args.top, zone_cell=args.zone_size,
                             write_csv=not args.no_csv)
-    print(f"report: {res.html} ({res.n_zones} zone maps)")
+    say(progress, f"report: {res.html} ({res.n_zones} zone maps)")
     for name, path in res.csv.items():
-        print(f"{name}: {path}")
+        say(progress, f"{name}: {path}")
+    result(progress, outputs={"report": str(res.html), **{k: str(v) for k, v in res.csv.items()}})
     return 0

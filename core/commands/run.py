@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import result, say
 from .detect import add_inference_arguments
 
 
@@ -33,10 +34,12 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
                        vectorize_cfg=vcfg, report=not args.no_report)
     _finish(progress)
     for role, path in res.outputs.items():
-        print(f"{role}: {path}")
-    print(summary_line(res.detect))
+        say(progress, f"{role}: {path}")
+    say(progress, summary_line(res.detect))
     s = res.summary
-    print(f"cracks: {s.get('n_segments', 0)} segments, {s.get('total_len_m', 0.0):.2f} m in "
-          f"total, density {s.get('density_m_m2') or 0.0:.3f} m/m2 over "
-          f"{s.get('area_m2', 0.0):.2f} m2")
+    say(progress, f"cracks: {s.get('n_segments', 0)} segments, {s.get('total_len_m', 0.0):.2f} "
+                  f"m in total, density {s.get('density_m_m2') or 0.0:.3f} m/m2 over "
+                  f"{s.get('area_m2', 0.0):.2f} m2")
+    result(progress, outputs={k: str(v) for k, v in res.outputs.items()}, summary=s,
+           device=res.detect.device, seconds=round(res.seconds, 2))
     return 0

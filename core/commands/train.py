@@ -5,6 +5,8 @@ import argparse
 import json
 from typing import Any
 
+from . import say
+
 VARIANT_HELP = ("joint (ablation d), joint_wf (e), joint_wf_blurskip (f, default: the shipped "
                 "model), separate (c), hr_seg (a), bicubic_seg (b)")
 
@@ -95,5 +97,5 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
                  init=args.init, resume=args.resume, progress=progress, negatives=negatives)
     if hasattr(progress, "finish"):
         progress.finish()
-    print(json.dumps({"model": str(path)}))
+    say(progress, json.dumps({"model": str(path)}))
     return 0

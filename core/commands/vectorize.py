@@ -5,6 +5,7 @@ import argparse
 from typing import Any, Optional, Tuple
 
 from ..errors import ConfigError
+from . import result, say
 
 
 def _thresholds(text: str) -> Tuple[float, float]:
@@ -65,9 +66,10 @@ def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
         progress.finish()
     s = net.summary
     dens = s.density_m_m2
-    print(
+    say(progress,
         f"{out}: {s.n_segments} segments in {s.n_cracks} cracks, total "
         f"{s.total_len_m:.2f} m, density {dens if dens is None else round(dens, 4)} m/m2, "
         f"GSD {s.gsd_mm or 0.0:.2f} mm, standard {s.standard}"
     )
+    result(progress, outputs={"cracks": str(out)}, summary=s.as_dict())
     return 0

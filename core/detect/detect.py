@@ -31,7 +31,7 @@ from .. import atomic
 from ..config import to_dict
 from ..errors import DeviceError, InvalidInputError, OutputExistsError
 from ..layout import RunLayout
-from ..progress import NullProgress, Progress, check_cancelled, format_eta
+from ..progress import NullProgress, Progress, check_cancelled, format_eta, report_metrics
 from ..raster.io import (
     MAX_UPSAMPLE,
     OutputRaster,
@@ -545,6 +545,9 @@ def _run_strips(reader: _Reader, cfg: InferenceConfig, grid: TileGrid, engine: _
                 done += len(lxs)
                 elapsed = time.perf_counter() - t_start
                 rate = done / elapsed if elapsed > 0 else 0.0
+                report_metrics(progress, tiles_per_s=round(rate, 3), tiles_done=done,
+                               tiles_total=total, device=engine.choice.description,
+                               eta_s=round((total - done) / rate, 1) if rate > 0 else None)
                 progress.set_progress(95.0 * done / total)
                 progress.set_status(
                     f"tile {done}/{total} · {rate:.2f} tiles/s · ETA "

@@ -39,3 +39,39 @@ def test_unknown_command_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["frobnicate"])
     assert exc.value.code == 2
+
+
+def test_progress_json_lines_carry_stages_metrics_and_the_result(tmp_path) -> None:
+    """What the QGIS plugin reads from an engine process: one JSON object per line."""
+    if not CSBSR.exists():
+        pytest.skip("console script not installed (run make setup)")
+    sample = REPO / "resources" / "sample" / "sample_ortho.tif"
+    out = tmp_path / "run"
+    res = subprocess.run([str(CSBSR), "--progress", "json", "run", str(sample), "--out",
+                          str(out), "--tile-px", "256", "--no-report"],
+                         capture_output=True, text=True, timeout=600,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    stages = [e["stage"] for e in events if e["event"] == "metrics"]
+    assert stages == ["detect", "vectorize", "export"]
+    prog = [e for e in events if e["event"] == "progress"]
+    assert prog and prog[-1]["percent"] == 100.0
+    assert any("tiles_per_s" in e and "eta_s" in e and "device" in e for e in prog)
+    done = events[-1]
+    assert done["event"] == "result" and Path(done["outputs"]["cracks"]).is_file()
+    assert done["summary"]["total_len_m"] >= 0
+
+
+def test_progress_json_reports_a_bad_input_as_one_error_event(tmp_path) -> None:
+    if not CSBSR.exists():
+        pytest.skip("console script not installed (run make setup)")
+    bad = tmp_path / "not_a_raster.tif"
+    bad.write_text("hello")
+    res = subprocess.run([str(CSBSR), "--progress", "json", "run", str(bad), "--out",
+                          str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    last = json.loads(res.stdout.splitlines()[-1])
+    assert last["event"] == "error" and last["exit_code"] == 2 and "not_a_raster" in \
+        last["message"]
+    assert len(res.stderr.strip().splitlines()) == 1  # one line for a human, no traceback
