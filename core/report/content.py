@@ -9,12 +9,10 @@ Lengths are metres, widths millimetres, areas square metres, coordinates CRS map
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as _dt
 import io
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -22,6 +20,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..layout import RunLayout
+from .model import KeyFigure, LegendItem, ReportContent, Table, ZoneInfo
 from .runfolder import RunFolder
 from .style import (
     CRACK_TYPES,
@@ -256,102 +255,6 @@ def report_csv_tables(run: RunFolder, zones: Sequence[Zone], top_n: int = 10
                     z.n_seg, *z.geometry.bounds] for z in zones]),
     }
 
-
-
-# ------------------------------------------------------------------------------ the model
-@dataclass
-class Table:
-    """One report table: raw values (metres, millimetres, map units) and display digits."""
-
-    key: str
-    title: str
-    header: List[str]
-    rows: List[List[Any]]
-    digits: List[int] = field(default_factory=list)
-    note: str = ""
-
-
-@dataclass
-class KeyFigure:
-    """A headline number: summary key, label, raw value and its display text."""
-
-    key: str
-    label: str
-    value: Any
-    text: str
-
-
-@dataclass
-class ZoneInfo:
-    """A zone of the report: id, bounds (xmin, ymin, xmax, ymax in map units), crack length
-    in it (m, total and by severity), its segments (longest first) and whether it gets a
-    detail map."""
-
-    zone_id: str
-    bounds: List[float]
-    len_m: float
-    len_by_sev_m: Dict[str, float]
-    n_seg: int
-    seg_ids: List[int]
-    detail: bool = False
-
-
-@dataclass
-class LegendItem:
-    """One severity class as every map and the report show it."""
-
-    code: str
-    label: str
-    colour: str
-    limits: str
-
-
-@dataclass
-class ReportContent:
-    """What an inspection report contains, decided once for the HTML and the PDF renderers.
-
-    Written beside the run as ``<stem>_report.json`` (:meth:`to_dict`), so the QGIS plugin
-    lays out the same content in a print layout without recomputing any of it.
-    """
-
-    title: str
-    stem: str
-    title_block: List[Tuple[str, str]]
-    key_figures: List[KeyFigure]
-    tables: Dict[str, Table]
-    zones: List[ZoneInfo]
-    legend: List[LegendItem]
-    extent: List[float]
-    background: Optional[str]
-    notes: List[str]
-    files: List[str]
-    crs_wkt: str
-    version: str
-    generated: str
-
-    def to_dict(self) -> Dict[str, Any]:
-        """JSON-ready dict."""
-        return json.loads(json.dumps(dataclasses.asdict(self), default=_json_default))
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> ReportContent:
-        """Read :meth:`to_dict` output back."""
-        return cls(
-            title=d["title"], stem=d["stem"],
-            title_block=[tuple(x) for x in d["title_block"]],  # type: ignore[misc]
-            key_figures=[KeyFigure(**k) for k in d["key_figures"]],
-            tables={k: Table(**t) for k, t in d["tables"].items()},
-            zones=[ZoneInfo(**z) for z in d["zones"]],
-            legend=[LegendItem(**x) for x in d["legend"]], extent=list(d["extent"]),
-            background=d.get("background"), notes=list(d.get("notes", [])),
-            files=list(d.get("files", [])), crs_wkt=d.get("crs_wkt", ""),
-            version=d.get("version", ""), generated=d.get("generated", ""))
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
 def legend(summary: Dict[str, Any]) -> List[LegendItem]:

@@ -17,7 +17,8 @@ import numpy as np
 from .. import atomic
 from ..errors import InvalidInputError, OutputExistsError
 from ..progress import NullProgress, Progress, check_cancelled
-from .content import ReportContent, Table, _csv_text, build_report
+from .content import _csv_text, build_report
+from .model import ReportContent, Table
 from .render import render_map, render_severity_chart, render_width_histogram
 from .runfolder import load_run
 from .style import SEVERITIES, SEVERITY_LABELS, TOP_COLUMNS, TYPE_LABELS, fmt

@@ -1,14 +1,13 @@
 """How results are shown: severity and type labels, the one colour palette, number formats.
 
 The map layers (QML styles), the HTML report and the PDF report all take their colours and
-labels from here (``tests`` check the QML styles against it).
+labels from here (``tests`` check the QML styles against it). Pure Python: the QGIS plugin
+imports it.
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Dict, Tuple
-
-import numpy as np
 
 SEVERITIES: Tuple[str, ...] = ("H", "M", "L", "NR")
 
@@ -40,12 +39,14 @@ def fmt(value: Any, digits: int = 2) -> str:
     """Format a number for a report ("-" for None/NaN); ints stay ints."""
     if value is None:
         return "-"
-    if isinstance(value, (bool, np.bool_)):
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars
+    if isinstance(value, bool):
         return str(value)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return "-" if not math.isfinite(float(value)) else f"{float(value):.{digits}f}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "-" if not math.isfinite(value) else f"{value:.{digits}f}"
     return str(value)
 
 
