@@ -117,7 +117,7 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
                               progress=sub_progress(progress, 95.0, 100.0), stem=layout.stem,
                               content_json=staging.path(layout.path("report_content")),
                               folder_label=layout.folder)
-        _record_final_paths(staging.path(layout.path("run")), staging.dir, layout.folder)
+        _complete_run_record(staging.path(layout.path("run")), layout.folder, vcfg, report)
         check_cancelled(progress)
         # the point of no return: every stage succeeded
         staging.commit(remove=[*layout.paths().values(), *layout.report_tables()])
@@ -147,14 +147,18 @@ def _check_output_folder(raster: Any, layout: RunLayout, overwrite: bool) -> Non
             "results of this orthophoto, or choose another output folder")
 
 
-def _record_final_paths(run_json: Path, staged: Path, final: Path) -> None:
-    """Make the run record name the committed paths, not the staging folder's."""
-    if not run_json.is_file():
-        return
-    text = run_json.read_text(encoding="utf-8")
-    doc = json.loads(text)
+def _complete_run_record(run_json: Path, final: Path, vcfg: VectorizeConfig,
+                         report: bool) -> None:
+    """Add the vectorization settings (post-processing included) and the run's command to
+    the run record, and make it name the committed paths, not the staging folder's."""
+    from .config import to_dict
+
+    doc = json.loads(run_json.read_text(encoding="utf-8"))
     outs = doc.get("output") or {}
     doc["output"] = {k: str(final / Path(v).name) for k, v in outs.items()}
+    doc["command"] = "run"
+    doc["vectorize"] = to_dict(vcfg)
+    doc["report"] = report
     run_json.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
 
 

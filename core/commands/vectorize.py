@@ -17,6 +17,29 @@ def _thresholds(text: str) -> Tuple[float, float]:
     return a, b
 
 
+def add_postprocess_arguments(p: Any) -> None:
+    """The post-processing options shared by ``vectorize`` and ``run`` (defaults from
+    :class:`~csbsr.core.vectorize.config.VectorizeConfig`)."""
+    from ..vectorize.config import VectorizeConfig
+
+    d = VectorizeConfig()
+    p.add_argument("--min-crack-length-cm", type=float, default=d.min_crack_length_m * 100,
+                   metavar="CM", help="drop whole cracks shorter than this "
+                   f"(default {d.min_crack_length_m * 100:g} cm; 0 keeps all)")
+    p.add_argument("--min-elongation", type=float, default=d.min_elongation, metavar="E",
+                   help="drop blobs: regions whose skeleton length squared / area is below E "
+                   f"(a crack L long and w wide scores L/w; default {d.min_elongation:g}; "
+                   "0 keeps all)")
+    p.add_argument("--lengths", choices=("grid", "ellipsoid"), default=d.length_mode,
+                   help="grid distance in the CRS (default) or on its ellipsoid")
+
+
+def postprocess_from_args(args: argparse.Namespace) -> dict:
+    """VectorizeConfig keyword arguments of :func:`add_postprocess_arguments`."""
+    return {"min_crack_length_m": args.min_crack_length_cm / 100.0,
+            "min_elongation": args.min_elongation, "length_mode": args.lengths}
+
+
 def register(subparsers: Any) -> None:
     """Add the ``vectorize`` sub-command."""
     p = subparsers.add_parser(
@@ -38,6 +61,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--custom-thresholds-mm", type=_thresholds, default=None, metavar="A,B",
                    help="width limits (mm) low/medium and medium/high for --standard custom")
     p.add_argument("--window", type=int, default=2048, help="processing window in pixels")
+    add_postprocess_arguments(p)
     p.add_argument("--model-name", default="", help="recorded in the model_ver attribute")
     p.add_argument("--summary-json", default=None, help="also write the run summary as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -57,6 +81,7 @@ def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
         standard=args.standard,
         custom_thresholds_mm=args.custom_thresholds_mm,
         window_px=args.window,
+        **postprocess_from_args(args),
     )
     net = vectorize_raster(args.raster, cfg, progress=progress, model_name=args.model_name)
     out = write_network(net, args.out, overwrite=args.overwrite)
