@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "vectorize",
     "report",
     "diagnose",
+    "compare",
 )
 
 
