@@ -10,7 +10,8 @@ once):
    footprints, shrunk by the matching tolerance (so a crack cut by one run's border is cut at
    the same place in both), minus the areas compared by earlier pairs;
 3. both line sets are clipped to it and matched and classified (:mod:`.matching`) under the
-   uncertainty model (:mod:`.uncertainty`).
+   uncertainty model (:mod:`.uncertainty`), with each run's probability raster as evidence
+   against changes that are only detection flicker (:mod:`.evidence`).
 
 Outputs (names from :class:`core.layout.ChangeLayout`), written into a hidden staging folder
 inside ``out_dir`` and moved into place only when everything succeeded: ``change.gpkg``
@@ -24,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -35,6 +37,7 @@ from ..errors import InvalidInputError, OutputExistsError
 from ..layout import CHANGE_LAYER, ChangeLayout
 from ..progress import NullProgress, Progress, check_cancelled
 from .config import CompareConfig
+from .evidence import Witness, open_sampler
 from .io import Frame, Inspection, RunData, apply_affine, load_inspection, write_change_layer
 from .matching import LineSet, classify
 from .registration import Registration, identity, register
@@ -146,9 +149,14 @@ def compare_inspections(old: PathLike, new: PathLike, out_dir: PathLike,
                           o.attrs, area, o.name, unc.min_piece_m)
         new_lines = _clip(frame.to_work(n.geoms, n.crs_wkt), n.attrs, area, n.name,
                           unc.min_piece_m)
-        for geom, f in classify(old_lines, new_lines, unc, area):
-            f["old_src"] = o.name
-            features.append((geom, f))
+        with ExitStack() as stack:
+            inv = np.linalg.inv(reg.matrix)
+            old_w = _witness(o, lambda g, inv=inv, o=o: frame.from_work(
+                apply_affine(g, inv), o.crs_wkt), unc, cfg, stack)
+            new_w = _witness(n, lambda g, n=n: frame.from_work(g, n.crs_wkt), unc, cfg, stack)
+            for geom, f in classify(old_lines, new_lines, unc, area, old_w, new_w):
+                f["old_src"] = o.name
+                features.append((geom, f))
         results.append(PairResult(o, n, reg, unc, area, _total(old_lines), _total(new_lines)))
     if not results:
         raise InvalidInputError(_no_overlap(old_i, new_i, frame))
@@ -160,6 +168,18 @@ def compare_inspections(old: PathLike, new: PathLike, out_dir: PathLike,
     outputs = _write(layout, roles, features, summary, results, out_crs, cfg, progress)
     progress.set_progress(100.0)
     return CompareResult(outputs, summary, results, features, out_crs)
+
+
+def _witness(run: RunData, to_run: Any, unc: UncertaintyModel, cfg: CompareConfig,
+             stack: ExitStack) -> Optional[Witness]:
+    """The run's probability evidence along working-frame lines, or None."""
+    if cfg.evidence_ratio <= 0:
+        return None
+    sampler = open_sampler(run.prob, to_run, unc.tol_m, max(run.gsd_line_m, unc.tol_m / 4),
+                           run.gsd_line_m)
+    if sampler is None:
+        return None
+    return Witness(stack.enter_context(sampler), cfg.evidence_ratio * run.threshold)
 
 
 def _pairs(old_i: Inspection, new_i: Inspection, frame: Frame, cfg: CompareConfig

@@ -43,6 +43,9 @@ class CompareConfig:
         min_piece_tol: added or lost pieces shorter than this many matching tolerances are
             ignored (they are the ends of the tolerance buffer, not a change).
         max_tol_m: cap on the matching tolerance.
+        evidence_ratio: a line missing from the other inspection's lines is not a change when
+            that inspection's probability map along it reaches this fraction of its threshold
+            (the crack was seen, just below the threshold); 0 = lines only.
         report: also write the HTML change report.
         overwrite: replace existing outputs.
     """
@@ -63,6 +66,7 @@ class CompareConfig:
     max_angle_deg: float = 30.0
     min_piece_tol: float = 3.0
     max_tol_m: float = 0.25
+    evidence_ratio: float = 0.5
     report: bool = True
     overwrite: bool = False
 
@@ -84,6 +88,8 @@ class CompareConfig:
             raise ConfigError(f"reg_min_inliers must be >= 3, got {self.reg_min_inliers}")
         if not 0.0 <= self.len_rel_sigma < 1.0:
             raise ConfigError(f"len_rel_sigma must be in [0, 1), got {self.len_rel_sigma}")
+        if not 0.0 <= self.evidence_ratio <= 1.0:
+            raise ConfigError(f"evidence_ratio must be in [0, 1], got {self.evidence_ratio}")
         if not 0.0 < self.min_overlap <= 1.0:
             raise ConfigError(f"min_overlap must be in (0, 1], got {self.min_overlap}")
         if not 0.0 < self.max_angle_deg <= 90.0:

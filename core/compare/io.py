@@ -42,6 +42,8 @@ class RunData:
         gsd_line_m: GSD of the grid the lines were traced on, metres.
         geoms: (N,) object array of shapely LineStrings in ``crs_wkt``.
         attrs: N attribute dicts (``crack_seg`` fields).
+        prob: the probability raster, or None.
+        threshold: the detection threshold of the run (0-1).
     """
 
     layout: RunLayout
@@ -52,6 +54,8 @@ class RunData:
     gsd_line_m: float
     geoms: np.ndarray
     attrs: List[Dict[str, Any]] = field(repr=False)
+    prob: Optional[Path] = None
+    threshold: float = 0.5
 
     @property
     def name(self) -> str:
@@ -153,8 +157,10 @@ def _load_run(layout: RunLayout, ortho: Optional[PathLike], role: str) -> RunDat
             raise InvalidInputError(f"{role} orthophoto {ortho_path} does not exist: pass the "
                                     "orthophoto the run was made from")
         ortho_path = None
+    prob = layout.path("prob") if layout.path("prob").is_file() else None
+    threshold = _float((run.get("config") or {}).get("threshold")) or 0.5
     return RunData(layout, crs_wkt, footprint, ortho_path, float(in_gsd), float(line_gsd),
-                   geoms, attrs)
+                   geoms, attrs, prob, min(threshold, 1.0))
 
 
 def _py(v: Any) -> Any:

@@ -16,7 +16,9 @@ segment in two):
 4. classes, by precedence: ``new`` (covered length < ``min_piece``), ``extended`` (an added
    piece and a length gain above ``U_L``), ``widened`` (median width gain above ``U_w``),
    else ``unchanged``; an OLD line whose covered length is < ``min_piece`` is ``gone``, and an
-   OLD line's uncovered runs longer than ``min_piece`` are ``lost`` pieces (class ``gone``).
+   OLD line's uncovered runs longer than ``min_piece`` are ``lost`` pieces (class ``gone``);
+5. with a witness (:mod:`.evidence`), a would-be new line, added piece, gone line or lost
+   piece that the other run's probability map shows below its threshold is no change.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .evidence import Witness
 from .uncertainty import UncertaintyModel
 
 
@@ -181,14 +184,20 @@ def _matched(covered: float, length: float, min_piece: float) -> bool:
     return covered >= min(min_piece, 0.5 * length)
 
 
-def classify(old: LineSet, new: LineSet, unc: UncertaintyModel, area: Any = None
+def classify(old: LineSet, new: LineSet, unc: UncertaintyModel, area: Any = None,
+             old_witness: Optional[Witness] = None, new_witness: Optional[Witness] = None
              ) -> List[Tuple[Any, Dict[str, Any]]]:
     """Match the two line sets and return the change features: (geometry, fields) pairs.
 
     Geometries are in the working frame; the fields are ``schema.CHANGE_FIELDS`` (without
     ``old_src``, set by the caller). ``area`` (the compared polygon) keeps line ends cut by
-    its border from counting as crack tips.
+    its border from counting as crack tips. A witness (see :mod:`.evidence`) vetoes a
+    ``new`` line or an added piece the OLD run saw below its threshold (then ``unchanged``),
+    and a ``gone`` line or lost piece the NEW run saw (then ``unchanged``, from OLD).
     """
+    def seen(w: Optional[Witness], g: Any) -> Tuple[bool, Optional[float]]:
+        return w.seen(g) if w is not None else (False, None)
+
     import shapely
     from shapely.ops import substring
 
@@ -213,6 +222,11 @@ def classify(old: LineSet, new: LineSet, unc: UncertaintyModel, area: Any = None
         f = _base(a, new.source, length, bool(new.edge[n]))
         f["cover"] = covered / length if length > 0 else 0.0
         if not _matched(covered, length, min_piece):
+            was, f["evid"] = seen(old_witness, geom)
+            if was:  # the OLD run saw it below its threshold
+                f.update(change="unchanged", sig_len=0)
+                out.append((geom, f))
+                continue
             f.update(change="new", len_old_m=0.0, d_len_m=length, u_len_m=unc.u_len_m(0, length),
                      sig_len=1)
             reach = unc.tol_pair_m(None, w_new[n]) + unc.tip_tol_m
@@ -244,7 +258,11 @@ def classify(old: LineSet, new: LineSet, unc: UncertaintyModel, area: Any = None
             a0 = max(0.0, float(d[r0] - w[r0] / 2))
             a1 = min(length, float(d[r1 - 1] + w[r1 - 1] / 2))
             if a1 - a0 >= min_piece:
-                added.append(substring(geom, a0, a1))
+                piece = substring(geom, a0, a1)
+                was, v = seen(old_witness, piece)
+                f["evid"] = v if f.get("evid") is None else max(f["evid"], v or 0.0)
+                if not was:
+                    added.append(piece)
         if added and d_len > u_len:
             f["change"] = "extended"
         elif d_w is not None and d_w > u_w:
@@ -268,7 +286,11 @@ def classify(old: LineSet, new: LineSet, unc: UncertaintyModel, area: Any = None
                  len_old_m=length, w_old_mm=a.get("w_med_mm"), sev_old=a.get("sev"),
                  u_len_m=unc.u_len_m(length, 0.0), old_segs=str(a.get("seg_id")))
         if not _matched(covered, length, min_piece):
-            f.update(d_len_m=-length, sig_len=1)
+            was, f["evid"] = seen(new_witness, geom)
+            if was:  # still there, the NEW run saw it below its threshold
+                f.update(change="unchanged", sig_len=0)
+            else:
+                f.update(d_len_m=-length, sig_len=1)
             out.append((geom, f))
             continue
         for r0, r1 in runs(match < 0):
@@ -276,8 +298,11 @@ def classify(old: LineSet, new: LineSet, unc: UncertaintyModel, area: Any = None
             a1 = min(length, float(d[r1 - 1] + w[r1 - 1] / 2))
             if a1 - a0 >= min_piece:
                 piece = substring(geom, a0, a1)
-                out.append((piece, dict(f, part="lost", len_m=float(piece.length),
-                                        d_len_m=-float(piece.length), sig_len=1, cover=0.0)))
+                was, v = seen(new_witness, piece)
+                if not was:
+                    out.append((piece, dict(f, part="lost", len_m=float(piece.length),
+                                            d_len_m=-float(piece.length), sig_len=1, cover=0.0,
+                                            evid=v)))
     return out
 
 

@@ -62,6 +62,7 @@ CHANGE_FIELDS: List[Tuple[str, str, str]] = [
     ("u_w_mm", "float", "Uncertainty (k sigma) of the width change, mm"),
     ("sig_w", "int", "1 if the width change exceeds its uncertainty"),
     ("cover", "float", "Fraction of the length matched by the other inspection (0-1)"),
+    ("evid", "float", "Median crack probability of the other inspection along it (0-1)"),
     ("sev", "str", "Severity (NEW; OLD for gone)"),
     ("sev_old", "str", "Severity of the matched OLD line"),
     ("ctype", "str", "Crack type of the source line"),
