@@ -110,6 +110,10 @@ def compare_inspections(old: PathLike, new: PathLike, out_dir: PathLike,
     cfg = cfg or CompareConfig()
     progress = progress or NullProgress()
     layout = ChangeLayout(Path(out_dir))
+    for role, folder in (("OLD", old), ("NEW", new)):
+        if Path(folder).resolve() == layout.folder.resolve():
+            raise InvalidInputError(f"--out {layout.folder} is the {role} inspection's folder: "
+                                    "write the comparison into a folder of its own")
     roles = ["change", "summary"] + (["report"] if cfg.report else [])
     for r in roles:
         if layout.path(r).exists() and not cfg.overwrite:

@@ -140,7 +140,10 @@ def test_registering_a_run_to_itself_gives_the_identity(change_pair: Path,
         t["n"] for t in res.summary["totals"].values())
 
 
-def test_bad_paths_are_refused(tmp_path: Path) -> None:
+def test_bad_paths_are_refused(tmp_path: Path, change_pair: Path) -> None:
+    run = change_pair / "truth_runs" / "site_2021"
+    with pytest.raises(InvalidInputError, match="folder of its own"):
+        compare_inspections(run, run, run)
     with pytest.raises(InvalidInputError, match="is not a folder"):
         compare_inspections(tmp_path / "none", tmp_path, tmp_path / "out")
     (tmp_path / "empty").mkdir()
