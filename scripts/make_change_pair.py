@@ -31,7 +31,8 @@ Writes into OUT:
   (no neural network): ``csbsr compare OUT/truth_runs/site_2021 OUT/truth_runs/site_2024``.
 
 Usage: ``python scripts/make_change_pair.py OUT [--truth-runs] [--cracks DIR]``; then
-``python scripts/make_change_pair.py OUT --evaluate CHANGE_DIR`` scores a comparison.
+``python scripts/make_change_pair.py OUT --evaluate CHANGE_DIR [--figure PNG]`` scores a
+comparison (and draws it).
 """
 from __future__ import annotations
 
@@ -446,6 +447,53 @@ def evaluate(change_gpkg: Path, truth: Dict[str, Any], near_m: float = 0.03,
             "unchanged_share": by.get("unchanged", 0.0) / total if total > 0 else None}
 
 
+def figure(out: Path, change_dir: Path, png: Path) -> Path:
+    """Three panels: the earlier and the later orthophoto, and the change classes over the
+    later one (the figure of ``docs/reinspection.md``)."""
+    import pyogrio.raw
+    import rasterio
+    import shapely
+    from csbsr.core.compare.schema import CLASSES, COLOURS, LABELS
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    meta, _f, wkb, cols = pyogrio.raw.read(str(change_dir / "change.gpkg"),
+                                           layer="crack_change")
+    names = list(meta["fields"])
+    geoms = shapely.from_wkb(wkb)
+    change, part = cols[names.index("change")], cols[names.index("part")]
+    fig = Figure(figsize=(15, 5.6), dpi=72)
+    FigureCanvasAgg(fig)
+    for k, (stem, title) in enumerate(((STEMS[0], "earlier flight (OLD)"),
+                                       (STEMS[1], "later flight (NEW): shifted, rotated, "
+                                        "with planted changes"), (STEMS[1], "crack_change"))):
+        ax = fig.add_axes([k / 3 + 0.003, 0.08, 1 / 3 - 0.006, 0.86])
+        with rasterio.open(out / f"{stem}.tif") as src:
+            img, b = src.read().transpose(1, 2, 0), src.bounds
+        ax.imshow(img, extent=(b.left, b.right, b.bottom, b.top), alpha=0.8 if k == 2 else 1)
+        ax.set_title(title, fontsize=11)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k < 2:
+            continue
+        for c in CLASSES:
+            for pt, lw in (("line", 1.3), ("lost", 1.3), ("added", 3.0)):
+                segs = [np.asarray(g.coords) for g, ch, pp in zip(geoms, change, part)
+                        if ch == c and pp == pt]
+                if segs:
+                    ax.add_collection(LineCollection(segs, colors=COLOURS[c], linewidths=lw,
+                                                     linestyles="--" if c == "gone" else "-"))
+        ax.set_xlim(b.left, b.right)
+        ax.set_ylim(b.bottom, b.top)
+    handles = [Line2D([], [], color=COLOURS[c], lw=2.5, ls="--" if c == "gone" else "-",
+                      label=LABELS[c]) for c in CLASSES]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=10, frameon=False)
+    fig.savefig(str(png), format="png")
+    return png
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Build the pair (and optionally the truth runs); return 0."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -456,10 +504,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="also write run folders vectorized from the truth labels")
     ap.add_argument("--evaluate", type=Path, default=None, metavar="CHANGE_DIR",
                     help="only score the comparison in CHANGE_DIR against OUT/truth.json")
+    ap.add_argument("--figure", type=Path, default=None, metavar="PNG",
+                    help="with --evaluate: also draw the pair and its change classes")
     args = ap.parse_args(argv)
     if args.evaluate is not None:
         truth = json.loads((args.out / "truth.json").read_text(encoding="utf-8"))
         print(json.dumps(evaluate(args.evaluate / "change.gpkg", truth), indent=2))
+        if args.figure is not None:
+            print(f"figure: {figure(args.out, args.evaluate, args.figure)}")
         return 0
     if not (args.cracks / "manifest.tsv").exists():
         sys.exit(f"make_change_pair: {args.cracks}/manifest.tsv not found: pass --cracks")
