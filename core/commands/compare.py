@@ -11,8 +11,9 @@ def register(sub: Any) -> None:
         "compare", help="what changed since the last inspection: new, extended, widened, "
         "unchanged and gone cracks",
         description="Compare two inspections of one site (run folders of 'csbsr run' or "
-        "survey folders of 'csbsr survey'): register the later orthophoto to the earlier one, "
-        "match the crack lines and class each as new, extended, widened, unchanged or gone "
+        "survey folders of 'csbsr survey'): estimate the residual transform between the two "
+        "orthophotos, move the earlier lines by it, match the crack lines and class each as "
+        "new, extended, widened, unchanged or gone "
         "beyond the measurement uncertainty. Writes DIR/change.gpkg (layer crack_change), "
         "DIR/change_summary.json and DIR/change_report.html.")
     p.add_argument("old", metavar="OLD", help="the earlier inspection (run or survey folder)")
@@ -23,16 +24,19 @@ def register(sub: Any) -> None:
     p.add_argument("--registration-error", type=float, default=None, metavar="CM",
                    help="with --no-registration: the misregistration to assume, in cm "
                    "(default one GSD of the coarser orthophoto)")
-    p.add_argument("--model", dest="reg_model", default="auto",
+    p.add_argument("--transform", dest="reg_model", default="auto",
                    choices=("auto", "translation", "similarity", "affine"),
                    help="registration transform (default auto: the simplest the tie points "
-                   "support)")
+                   "support, by BIC)")
     p.add_argument("--old-ortho", default=None, metavar="FILE",
                    help="the earlier orthophoto, if it moved since its run")
     p.add_argument("--new-ortho", default=None, metavar="FILE",
                    help="the later orthophoto, if it moved since its run")
     p.add_argument("--k", type=float, default=2.0,
                    help="coverage factor of the uncertainties (default 2, about 95 %%)")
+    p.add_argument("--evidence-ratio", type=float, default=0.5, metavar="R",
+                   help="a line missing from the other run is no change when that run's "
+                   "probability along it reaches R x its threshold (default 0.5; 0 = off)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=_run)
@@ -48,6 +52,7 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
         raise ConfigError("--registration-error needs --no-registration")
     cfg = CompareConfig(
         register=not args.no_registration, reg_model=args.reg_model, k=args.k,
+        evidence_ratio=args.evidence_ratio,
         assumed_reg_error_m=None if args.registration_error is None
         else args.registration_error / 100.0,
         report=not args.no_report, overwrite=args.overwrite)

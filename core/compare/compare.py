@@ -261,8 +261,7 @@ def build_summary(old_i: Inspection, new_i: Inspection, pairs: List[PairResult],
     growth = totals["new"]["len_m"] + added
     removed = totals["gone"]["len_m"] + lost
     changed = [f for f in lines if f["change"] != "unchanged"]
-    changed.sort(key=lambda f: -max(abs(f.get("d_len_m") or 0.0),
-                                    abs(f.get("d_w_med_mm") or 0.0) / 1000.0 * 10.0))
+    changed.sort(key=lambda f: -_significance(f))
     keys = ("change", "source", "seg_id", "crack_id", "len_m", "d_len_m", "u_len_m",
             "w_med_mm", "d_w_med_mm", "u_w_mm", "sev_old", "sev", "old_src")
     return {
@@ -288,9 +287,19 @@ def build_summary(old_i: Inspection, new_i: Inspection, pairs: List[PairResult],
             "registration": p.registration.to_dict(),
             "uncertainty": p.uncertainty.to_dict(),
         } for p in pairs],
-        "largest": [{k: f.get(k) for k in keys} for f in changed[:20]],
+        "largest": [{k: f.get(k) for k in keys} for f in changed[:20]],  # by significance
         "seconds": seconds,
     }
+
+
+def _significance(f: Dict[str, Any]) -> float:
+    """How many uncertainties the larger of the length and width changes is."""
+    r = 0.0
+    for d, u in (("d_len_m", "u_len_m"), ("d_w_med_mm", "u_w_mm")):
+        dv, uv = f.get(d), f.get(u)
+        if dv is not None and uv:
+            r = max(r, abs(float(dv)) / float(uv))
+    return r
 
 
 def _describe(ins: Inspection) -> Dict[str, Any]:

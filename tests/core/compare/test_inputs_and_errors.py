@@ -140,6 +140,19 @@ def test_registering_a_run_to_itself_gives_the_identity(change_pair: Path,
         t["n"] for t in res.summary["totals"].values())
 
 
+def test_a_forced_affine_registration_is_as_good(change_pair: Path, truth: Any,
+                                                 tmp_path: Path) -> None:
+    runs = change_pair / "truth_runs"
+    res = compare_inspections(runs / "site_2021", runs / "site_2024", tmp_path / "out",
+                              CompareConfig(reg_model="affine", report=False))
+    reg = res.pairs[0].registration
+    t = np.vstack((np.array(truth["transform_old_to_new"]), [0, 0, 1]))
+    x0, y0, x1, y1 = res.pairs[0].area.bounds
+    grid = np.array([[x, y, 1.0] for x in (x0, x1) for y in (y0, y1)])
+    assert reg.model == "affine"
+    assert np.linalg.norm((reg.matrix @ grid.T - t @ grid.T)[:2], axis=0).max() < 0.008
+
+
 def test_bad_paths_are_refused(tmp_path: Path, change_pair: Path) -> None:
     run = change_pair / "truth_runs" / "site_2021"
     with pytest.raises(InvalidInputError, match="folder of its own"):
