@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "vectorize",
     "report",
     "diagnose",
+    "compare",
 )
 
 
