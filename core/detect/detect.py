@@ -17,37 +17,35 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from .. import atomic
 from ..config import to_dict
-from ..errors import DeviceError, InvalidInputError, OutputExistsError
+from ..errors import OutputExistsError
 from ..layout import RunLayout
 from ..progress import NullProgress, Progress, check_cancelled, format_eta, report_metrics
 from ..raster.io import (
-    MAX_UPSAMPLE,
     OutputRaster,
     OutputSet,
-    RasterInfo,
     describe_raster,
     open_raster,
     raster_env,
-    read_padded,
-    resampled_view,
     value_range,
 )
-from ..raster.tiling import Strip, TileGrid, crop_core, fill_invalid, plan_tiles, upsample_mask
+from ..raster.tiling import Strip, TileGrid, plan_tiles, upsample_mask
 from .config import InferenceConfig, TileConfig
+from .engine import TileEngine, estimate_raster_kernel, kernel_summary
+from .inputs import TileReader, aoi_region, gsd_view
 
 log = logging.getLogger(__name__)
+
 
 CPU_TILE_PX, GPU_TILE_PX = 128, 256
 CPU_BATCH, GPU_BATCH = 1, 8
@@ -117,191 +115,11 @@ def _card_summary(card: Any) -> Dict[str, Any]:
     return json.loads(json.dumps(data, default=str))
 
 
-def _split_output(out: Any) -> Tuple[Any, Any]:
-    """(sr, seg_logits) of a model output (JointOutput-like or a (sr, logits) tuple)."""
-    if hasattr(out, "seg_logits"):
-        return getattr(out, "sr", None), out.seg_logits
-    if isinstance(out, (tuple, list)) and len(out) >= 2:
-        return out[0], out[1]
-    raise InvalidInputError("the model returned neither a JointOutput nor (sr, logits)")
-
-
 def _model_scale(loaded: Any) -> int:
     scale = getattr(loaded.model, "scale", None)
     if scale is None:
         scale = loaded.card.model.scale
     return int(scale)
-
-
-class _Engine:
-    """Runs batches of tiles through the network with OOM back-off."""
-
-    def __init__(self, net: Any, choice: Any, batch: int, grid: TileGrid, scale: int,
-                 save_sr: bool, progress: Progress) -> None:
-        import torch
-
-        self.net = net
-        self.choice = choice
-        self.batch = batch
-        self.grid = grid
-        self.scale = scale
-        self.save_sr = save_sr
-        self.progress = progress
-        self.device = torch.device(choice.torch_device)
-        self.channels_last = True
-        self.kernel: Any = None  # the raster's blur kernel (K, K) for kernel_scope="raster"
-
-    def _forward(self, tiles: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        import torch
-
-        from ..device import autocast
-
-        x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.choice):
-            out = self.net(x) if self.kernel is None else self.net(x, kernel=self.kernel)
-            sr, logits = _split_output(out)
-        g = self.grid
-        logits = crop_core(logits[:, 0], g.halo, self.scale, g.core_h, g.core_w)
-        prob = torch.sigmoid(logits.float()).cpu().numpy()
-        sr_u8 = None
-        if self.save_sr and sr is not None:
-            sr = crop_core(sr.float(), g.halo, self.scale, g.core_h, g.core_w)
-            sr_u8 = (sr.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-        return prob, sr_u8
-
-    def run(self, tiles: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        """Infer ``tiles`` (B, 3, th, tw) float32 in [0, 1].
-
-        Returns:
-            prob (B, core_h*s, core_w*s) float32 in [0, 1]; sr (B, 3, same) uint8 or None.
-        """
-        from ..device import empty_cache, is_out_of_memory
-
-        probs: List[np.ndarray] = []
-        srs: List[np.ndarray] = []
-        i = 0
-        while i < len(tiles):
-            n = min(self.batch, len(tiles) - i)
-            try:
-                p, s = self._forward(tiles[i:i + n])
-            except RuntimeError as exc:
-                if is_out_of_memory(exc):
-                    empty_cache(self.choice)
-                    if self.batch == 1:
-                        raise DeviceError(
-                            f"{self.choice.description} ran out of memory with a single "
-                            f"{self.grid.tile_shape[1]}x{self.grid.tile_shape[0]} px tile: use a "
-                            "smaller --tile-px, or --device cpu"
-                        ) from exc
-                    self.batch = max(1, self.batch // 2)
-                    self.progress.warn(f"out of GPU memory: batch halved to {self.batch}")
-                    continue
-                if self.channels_last:  # a model op that cannot take channels_last input
-                    log.debug("channels_last failed (%s); using contiguous input", exc)
-                    self.channels_last = False
-                    continue
-                raise
-            probs.append(p)
-            if s is not None:
-                srs.append(s)
-            i += n
-        return np.concatenate(probs), (np.concatenate(srs) if srs else None)
-
-
-#: side (LR px), candidate grid and number of the windows the raster's blur kernel is
-#: estimated on; all fixed, so the estimate does not depend on the tile size
-KERNEL_WINDOW_PX = 64
-KERNEL_GRID = 5
-KERNEL_WINDOWS = 9
-
-
-def estimate_raster_kernel(net: Any, read: Any, width: int, height: int, device: Any,
-                           choice: Any) -> Any:
-    """One blur kernel (K, K) for a whole region, for ``kernel_scope="raster"`` models.
-
-    Candidate windows of :data:`KERNEL_WINDOW_PX` on a regular ``KERNEL_GRID`` squared grid
-    over the region are read with ``read(row0, col0, h, w)`` -> (data (3, h, w) float32 in
-    [0, 1], valid (h, w) bool); the :data:`KERNEL_WINDOWS` most valid of them (at least a
-    quarter valid, or the single most valid one) go through the blind SR path, and the mean
-    of their kernel estimates is returned. None when the region holds no valid pixel.
-    """
-    import torch
-
-    from ..device import autocast
-
-    side = min(KERNEL_WINDOW_PX, width, height)
-
-    def offsets(length: int) -> List[int]:
-        n = min(KERNEL_GRID, max(1, length // side))
-        return sorted({int(round(v)) for v in np.linspace(0, length - side, n)})
-
-    cands = []
-    for r in offsets(height):
-        for c in offsets(width):
-            data, valid = read(r, c, side, side)
-            cands.append((float(valid.mean()), r, c, data))
-    cands.sort(key=lambda t: (-t[0], t[1], t[2]))
-    tiles = [d for f, _, _, d in cands[:KERNEL_WINDOWS] if f >= 0.25]
-    if not tiles and cands[0][0] > 0:
-        tiles = [cands[0][3]]
-    if not tiles:
-        return None
-    x = torch.from_numpy(np.stack(tiles)).to(device)
-    with torch.inference_mode(), autocast(choice):
-        return net.estimate_kernel(x)
-
-
-def _aoi_region(ds: Any, aoi: Optional[Tuple[float, float, float, float]]
-                ) -> Tuple[int, int, int, int]:
-    """(row_off, col_off, height, width) of the AOI snapped outwards to whole pixels."""
-    if aoi is None:
-        return 0, 0, int(ds.height), int(ds.width)
-    inv = ~ds.transform
-    xs, ys = (aoi[0], aoi[2]), (aoi[1], aoi[3])
-    cols, rows = [], []
-    for x in xs:
-        for y in ys:
-            c, r = inv @ (x, y)
-            cols.append(c)
-            rows.append(r)
-    c0, c1 = max(0, math.floor(min(cols) + 1e-9)), min(ds.width, math.ceil(max(cols) - 1e-9))
-    r0, r1 = max(0, math.floor(min(rows) + 1e-9)), min(ds.height, math.ceil(max(rows) - 1e-9))
-    if c1 <= c0 or r1 <= r0:
-        raise InvalidInputError(
-            f"the AOI {tuple(aoi)} does not overlap the raster (bounds {tuple(ds.bounds)}, in "
-            "the raster's CRS): give the extent in the raster's CRS, or none for the whole raster"
-        )
-    return r0, c0, r1 - r0, c1 - c0
-
-
-def _gsd_view(src: Any, info: RasterInfo, card_gsd: Optional[float], cfg: InferenceConfig,
-              progress: Progress, stack: ExitStack) -> Tuple[Any, float, float]:
-    """Apply the GSD policy; return (dataset to read, GSD the model sees in m, factor)."""
-    gsd = info.mean_gsd_m
-    if not card_gsd:
-        return src, gsd, 1.0
-    ratio = gsd / float(card_gsd)  # > 1: the raster is coarser than the model's input
-    if abs(ratio - 1.0) <= cfg.gsd_tolerance:
-        return src, gsd, 1.0
-    text = (f"raster GSD {gsd * 1000:.3g} mm/px differs from the model's input GSD "
-            f"{card_gsd * 1000:.3g} mm/px")
-    if cfg.gsd_policy == "native":
-        progress.warn(f"{text}; running at the raster's own GSD as requested (results may be poor)")
-        return src, gsd, 1.0
-    if ratio > MAX_UPSAMPLE:
-        raise InvalidInputError(
-            f"{text}: the raster is {ratio:.0f}x too coarse, cracks are not visible at this "
-            f"resolution; use imagery of at most {card_gsd * MAX_UPSAMPLE * 1000:.3g} mm/px, or "
-            "pass --gsd-policy native to run at the raster's own GSD anyway"
-        )
-    view = stack.enter_context(resampled_view(src, ratio))
-    progress.warn(
-        f"{text}: resampling the input x{ratio:.3g} ({src.width}x{src.height} -> "
-        f"{view.width}x{view.height} px); pass --gsd-policy native to keep the native GSD"
-    )
-    return view, gsd * src.width / view.width, ratio
 
 
 def _load_model(cfg: InferenceConfig, device: str) -> Any:
@@ -360,9 +178,9 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         except RuntimeError:
             log.debug("model does not support channels_last")
         scale = _model_scale(loaded)
-        ds, gsd_in, _factor = _gsd_view(src, info, getattr(card, "input_gsd_m", None), cfg,
+        ds, gsd_in, _factor = gsd_view(src, info, getattr(card, "input_gsd_m", None), cfg,
                                         progress, stack)
-        row_off, col_off, height, width = _aoi_region(ds, cfg.aoi)
+        row_off, col_off, height, width = aoi_region(ds, cfg.aoi)
 
         tile_px = cfg.tile.tile_px or (GPU_TILE_PX if choice.is_gpu else CPU_TILE_PX)
         card_halo = int(getattr(card, "halo_lr_px", 0) or 0)
@@ -409,8 +227,8 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
                     paths["sr"], hr_w, hr_h, 3, "uint8", ds.crs, out_transform,
                     internal_mask=True, photometric="RGB",
                     descriptions=("red", "green", "blue")))
-            engine = _Engine(net, choice, batch, grid, scale, cfg.save_sr, progress)
-            reader = _Reader(ds, cfg.bands, (row_off, col_off), (lo, hi, clip))
+            engine = TileEngine(net, choice, batch, grid, scale, cfg.save_sr, progress)
+            reader = TileReader(ds, cfg.bands, (row_off, col_off), (lo, hi, clip))
             with torch_threads(cfg.threads):
                 if getattr(net, "kernel_scope", "tile") == "raster":
                     progress.set_status("estimating the blur kernel of the raster")
@@ -443,7 +261,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
             "output": {k: str(p) for k, p in paths.items()},
             "output_grid": {"width": hr_w, "height": hr_h, "gsd_m": gsd_in / scale,
                             "transform": list(out_transform)[:6], "crs_wkt": info.crs_wkt},
-            "kernel": _kernel_summary(engine.kernel),
+            "kernel": kernel_summary(engine.kernel),
             "tiles": {"n": grid.n_tiles, "skipped": n_skipped,
                       "core_px": [grid.core_h, grid.core_w], "halo_px": halo,
                       "overhead": grid.overhead},
@@ -461,46 +279,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
     )
 
 
-class _Reader:
-    """Reads normalised LR windows of the region (reflect-padded beyond the raster).
-
-    ``read(row0, col0, h, w)`` (region pixels, may extend past the region) returns
-    (data (3, h, w) float32 in [0, 1] with invalid pixels filled, valid (h, w) bool).
-    """
-
-    def __init__(self, ds: Any, bands: Any, offset: Tuple[int, int],
-                 norm: Tuple[float, float, bool]) -> None:
-        self.ds, self.bands = ds, bands
-        self.row_off, self.col_off = offset
-        self.lo, hi, self.clip = norm
-        self.inv_range = 1.0 / (hi - self.lo)
-
-    def read(self, row0: int, col0: int, h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
-        """One window; see the class doc."""
-        r, c = self.row_off + row0, self.col_off + col0
-        data, valid = read_padded(self.ds, self.bands, r, r + h, c, c + w)
-        x = data.astype(np.float32)
-        x -= self.lo
-        x *= self.inv_range
-        if self.clip:
-            np.clip(x, 0.0, 1.0, out=x)
-        return fill_invalid(x, valid), valid
-
-
-def _kernel_summary(kernel: Any) -> Optional[Dict[str, Any]]:
-    """Size and spread (HR px) of the raster's estimated blur kernel, for the run JSON."""
-    if kernel is None:
-        return None
-    k = kernel.float().cpu().numpy()
-    yy, xx = np.mgrid[:k.shape[0], :k.shape[1]]
-    cy, cx = float((k * yy).sum()), float((k * xx).sum())
-    sy = float(np.sqrt((k * (yy - cy) ** 2).sum()))
-    sx = float(np.sqrt((k * (xx - cx) ** 2).sum()))
-    return {"scope": "raster", "size_px": int(k.shape[0]), "sigma_x_hr_px": round(sx, 3),
-            "sigma_y_hr_px": round(sy, 3)}
-
-
-def _run_strips(reader: _Reader, cfg: InferenceConfig, grid: TileGrid, engine: _Engine,
+def _run_strips(reader: TileReader, cfg: InferenceConfig, grid: TileGrid, engine: TileEngine,
                 outputs: OutputSet, threshold: float, float_prob: bool,
                 progress: Progress) -> int:
     """Infer every window of tiles and write it; return the number of skipped tiles."""
@@ -537,7 +316,7 @@ def _run_strips(reader: _Reader, cfg: InferenceConfig, grid: TileGrid, engine: _
                 check_cancelled(progress)
                 lxs = todo[b0:b0 + engine.batch]
                 tiles = np.stack([x[:, 0:th, lx:lx + tw] for lx in lxs])
-                p, srb = engine.run(tiles)
+                p, srb = engine.predict_tiles(tiles)
                 for j, lx in enumerate(lxs):
                     prob[:, lx * s:(lx + g.core_w) * s] = p[j]
                     if sr is not None and srb is not None:
@@ -576,3 +355,4 @@ def _run_strips(reader: _Reader, cfg: InferenceConfig, grid: TileGrid, engine: _
                 outputs.items["sr"].write(srw, row, col, valid_hr)
             progress.set_progress(95.0 * done / total)
     return skipped
+

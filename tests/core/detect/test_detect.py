@@ -363,7 +363,7 @@ class _FitsTwoTiles:
 
 def test_out_of_memory_halves_the_batch_and_goes_on() -> None:
     import numpy as np
-    from csbsr.core.detect.detect import _Engine
+    from csbsr.core.detect.engine import TileEngine
     from csbsr.core.device import resolve_device
     from csbsr.core.progress import RecordingProgress
     from csbsr.core.raster.tiling import plan_tiles
@@ -371,9 +371,9 @@ def test_out_of_memory_halves_the_batch_and_goes_on() -> None:
     grid = plan_tiles(64, 16, 16, 4)
     net = _FitsTwoTiles()
     rec = RecordingProgress()
-    engine = _Engine(net, resolve_device("cpu", "fp32"), 8, grid, 4, False, rec)
+    engine = TileEngine(net, resolve_device("cpu", "fp32"), 8, grid, 4, False, rec)
     tiles = np.random.default_rng(0).random((5, 3, *grid.tile_shape), dtype=np.float32)
-    prob, _ = engine.run(tiles)
+    prob, _ = engine.predict_tiles(tiles)
     assert prob.shape[0] == 5
     assert engine.batch == 2
     assert net.batches[:3] == [5, 4, 2]  # 8 -> 4 -> 2, then every batch fits
@@ -384,7 +384,7 @@ def test_out_of_memory_halves_the_batch_and_goes_on() -> None:
 def test_out_of_memory_with_a_single_tile_is_a_clear_error() -> None:
     import numpy as np
     import pytest
-    from csbsr.core.detect.detect import _Engine
+    from csbsr.core.detect.engine import TileEngine
     from csbsr.core.device import resolve_device
     from csbsr.core.errors import DeviceError
     from csbsr.core.progress import RecordingProgress
@@ -395,7 +395,7 @@ def test_out_of_memory_with_a_single_tile_is_a_clear_error() -> None:
             raise RuntimeError("CUDA out of memory. Tried to allocate 9.00 GiB")
 
     grid = plan_tiles(16, 16, 16, 4)
-    engine = _Engine(_NeverFits(), resolve_device("cpu", "fp32"), 1, grid, 4, False,
+    engine = TileEngine(_NeverFits(), resolve_device("cpu", "fp32"), 1, grid, 4, False,
                      RecordingProgress())
     with pytest.raises(DeviceError, match="smaller --tile-px"):
-        engine.run(np.zeros((1, 3, *grid.tile_shape), dtype=np.float32))
+        engine.predict_tiles(np.zeros((1, 3, *grid.tile_shape), dtype=np.float32))
