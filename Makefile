@@ -2,7 +2,8 @@
 #   make demo    install what is missing, then run the main job on the shipped sample
 #   make test    install what is missing, then run every test
 # Set-up follows ../shared/env/RECIPE.md: QGIS 3.22 from Debian, one venv made by Debian's
-# /usr/bin/python3 with --system-site-packages, exact pins in requirements/dev.lock.txt.
+# /usr/bin/python3 with --system-site-packages, exact pins in requirements/dev.lock.txt
+# (generated from pyproject.toml's [project] dependencies by `make lock`).
 SHELL       := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV        ?= .venv
@@ -21,7 +22,7 @@ export QT_QPA_PLATFORM ?= offscreen
 # Never point the wheels' PROJ/GDAL at Debian's data (or vice versa): each lib finds its own.
 unexport PROJ_LIB PROJ_DATA GDAL_DATA GDAL_DRIVER_PATH
 
-.PHONY: setup apt venv check test test-all lint demo bench train sample model-info package deploy screenshot clean
+.PHONY: setup apt venv check test test-all lint lock demo bench train sample model-info package deploy screenshot clean
 setup: apt venv
 
 apt:
@@ -52,6 +53,10 @@ test-all: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# regenerate requirements/*.lock.txt from pyproject.toml (needs the package index)
+lock:
+	$(SYS_PY) scripts/lock.py --torch $(TORCH_VERSION)
 
 demo: setup
 	$(VENV)/bin/csbsr run resources/sample/sample_ortho.tif --out $(OUT) --overwrite

@@ -13,8 +13,30 @@ from typing import Any, List, Tuple
 
 from . import result, say
 
-PACKAGES = ("torch", "numpy", "safetensors", "rasterio", "shapely", "pyproj", "scipy",
-            "skimage", "skan", "cv2", "pyogrio")
+#: import names of distributions whose name differs (the rest import as their name)
+IMPORT_NAMES = {"opencv-python-headless": "cv2", "scikit-image": "skimage"}
+#: used when the package metadata cannot be read (a source checkout without installation)
+FALLBACK = ("numpy", "torch", "safetensors", "rasterio", "shapely", "pyogrio", "pyproj", "cv2",
+            "skimage", "skan", "scipy", "matplotlib", "attrs", "dask", "distributed")
+
+
+def required_modules() -> List[str]:
+    """Import names of the engine's run-time dependencies: the ``[project] dependencies`` of
+    ``pyproject.toml`` as installed (the one dependency list)."""
+    import re
+    from importlib import metadata
+
+    try:
+        reqs = metadata.requires("csbsr") or []
+    except metadata.PackageNotFoundError:
+        return list(FALLBACK)
+    names = []
+    for r in reqs:
+        if "extra ==" in r:
+            continue
+        dist = re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].strip().lower()
+        names.append(IMPORT_NAMES.get(dist, dist.replace("-", "_")))
+    return names
 
 
 def _version(name: str) -> str:
@@ -45,7 +67,7 @@ def collect(device: str = "auto", model: Any = None) -> List[Tuple[str, str]]:
         ("python", f"{sys.version.split()[0]} ({sys.executable})"),
         ("platform", f"{platform.system()} {platform.release()} {platform.machine()}"),
     ]
-    lines += [(name, _version(name)) for name in PACKAGES]
+    lines += [(name, _version(name)) for name in required_modules()]
     try:
         from ..device import cuda_summary, resolve_device
 
