@@ -13,7 +13,7 @@ VARIANT_HELP = ("joint (ablation d), joint_wf (e), joint_wf_blurskip (f, default
 
 def register(sub: Any) -> None:
     """Add the ``train`` sub-command."""
-    from ..train.trainer import PHASES, VARIANTS
+    from ..train.schedule import PHASES, VARIANTS
 
     p = sub.add_parser(
         "train", help="train CSBSR (staged, resumable)",

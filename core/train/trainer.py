@@ -28,13 +28,8 @@ Each phase ends with a validation pass on a fixed subset of the val split and an
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-import os
-import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -45,86 +40,22 @@ from ..config import to_dict
 from ..errors import CheckpointError, ConfigError, InvalidInputError, OutputExistsError
 from ..model.config import named_model_config
 from ..progress import NullProgress, Progress, check_cancelled, format_eta
+from .checkpoint import RunState, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .schedule import (
+    DATA_SOURCES,
+    SEG_ONLY,
+    VARIANT_PHASES,
+    VARIANTS,
+    cosine_lr,
+    eval_mode_for,
+    machine_description,
+    phase_iters,
+)
 
-PHASES = ("P1", "P2", "P3", "P4", "P5")
-VARIANTS = ("joint", "joint_wf", "joint_wf_blurskip", "separate", "hr_seg", "bicubic_seg")
-VARIANT_PHASES = {
-    "joint": ("P1", "P2", "P3", "P4"),
-    "joint_wf": ("P1", "P2", "P3", "P4"),
-    "joint_wf_blurskip": ("P1", "P2", "P3", "P4", "P5"),
-    "separate": ("P1", "P2", "P3", "P4"),
-    "hr_seg": ("P4",),
-    "bicubic_seg": ("P4",),
-}
-EVAL_MODE = {"hr_seg": "hr", "bicubic_seg": "bicubic"}
-SEG_ONLY = ("separate", "hr_seg", "bicubic_seg")
-DATA_SOURCES = {
-    "deepcrack": "DeepCrack (Liu et al. 2019): 'please cite', no licence file",
-    "crack500": "CRACK500 (Yang et al. 2019): 'please cite', no licence stated",
-    "uav75": "UAV75 (Benz et al. 2019): GPL-3.0",
-    "conglomerate_concrete": "conglomerate concrete (Rissbilder): research use",
-    "uavcrack_bridge": "UAVCRACK bridge decks (bridging-big-data/model-crack): repository MIT, "
-                       "no separate data licence (cite the paper)",
-    "kaggle_uav_crack": "UAV-Based Crack Detection Dataset (Kaggle): CC0",
-    "nha12d": "NHA12D (Huang et al. 2022): no licence stated, research use",
-    "paveseg": "PaveSeg public preview (FuturePave): Apache-2.0 (full set non-commercial)",
-    "masonry": "masonry walls (Dais et al. 2021): GPL-3.0",
-    "ortho_negatives": "orthophotos of ../shared/data/ortho (training part only): USGS public "
-                       "domain, Pix4D/DroneMapper samples, OpenDroneMap (AGPL repository)",
-}
 LOG_EVERY = 10
 
 PathLike = Union[str, Path]
-
-
-def eval_mode_for(variant: str) -> str:
-    """The ``csbsr evaluate --mode`` that matches a variant."""
-    return EVAL_MODE.get(variant, "joint")
-
-
-def phase_iters(cfg: TrainConfig, phase: str) -> int:
-    """Iterations of ``phase`` in ``cfg``."""
-    return int(getattr(cfg, f"iters_{phase.lower()}"))
-
-
-def cosine_lr(it: int, total: int, lr: float, lr_min: float) -> float:
-    """Cosine decay from ``lr`` (it = 0) to ``lr_min`` (it = total - 1)."""
-    if total <= 1:
-        return lr
-    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * it / (total - 1)))
-
-
-def machine_description() -> str:
-    """CPU model and thread count (or the GPU), for model cards and logs."""
-    import torch
-
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cores, torch {torch.__version__} " \
-           f"({torch.get_num_threads()} threads)"
-
-
-@dataclass
-class RunState:
-    """Resumable progress of a run (saved as JSON beside the weights)."""
-
-    variant: str
-    phases: List[str]
-    phase_index: int = 0
-    it: int = 0
-    rng_state: Dict[str, Any] = field(default_factory=dict)
-    wall_s: float = 0.0
-    phase_wall_s: Dict[str, float] = field(default_factory=dict)
-    val: Dict[str, Any] = field(default_factory=dict)
-    done: bool = False
 
 
 class Trainer:
@@ -156,14 +87,8 @@ class Trainer:
 
         from ..device import resolve_device
         from ..model.card import build_model
-        from .data import (
-            CropPolicy,
-            PatchSampler,
-            fixed_eval_items,
-            load_samples,
-            read_manifests,
-            subset_rows,
-        )
+        from .data import fixed_eval_items, load_samples, read_manifests, subset_rows
+        from .sampler import CropPolicy, PatchSampler
 
         self.progress = progress or NullProgress()
         if variant not in VARIANTS:
@@ -556,55 +481,20 @@ class Trainer:
             fh.write(json.dumps(record) + "\n")
 
     def _save_checkpoint(self) -> None:
-        from safetensors.torch import save
-
-        tensors = {f"model/{k}": v.detach().contiguous().cpu()
-                   for k, v in self.model.state_dict().items()}
-        groups: List[Dict[str, Any]] = []
-        if self.optimizer is not None:
-            sd = self.optimizer.state_dict()
-            for idx, st in sd["state"].items():
-                for name, val in st.items():
-                    tensors[f"opt/{idx}/{name}"] = val.detach().contiguous().cpu().reshape(
-                        val.shape if val.dim() else (1,)).clone()
-            groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
         self.state.rng_state = self.rng.bit_generator.state
-        doc = {"state": dataclasses.asdict(self.state), "optimizer_groups": groups,
-               "has_optimizer": self.optimizer is not None}
-        atomic.write_bytes(self.ckpt_dir / "last.safetensors", save(tensors))
-        atomic.write_text(self.ckpt_dir / "last.json", json.dumps(doc) + "\n")
+        save_checkpoint(self.ckpt_dir, self.model, self.optimizer, self.state)
 
     def _load_checkpoint(self) -> None:
-        from safetensors.torch import load_file
-
-        try:
-            doc = json.loads((self.ckpt_dir / "last.json").read_text(encoding="utf-8"))
-            tensors = load_file(str(self.ckpt_dir / "last.safetensors"))
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(f"cannot read the checkpoint in {self.ckpt_dir} ({exc}); "
-                                  "start a new run in another --out") from exc
-        st = doc["state"]
-        if st["variant"] != self.variant or st["phases"] != self.state.phases:
+        state, optimizer_state = load_checkpoint(self.ckpt_dir, self.model)
+        if state.variant != self.variant or state.phases != self.state.phases:
             raise CheckpointError(
-                f"the run in {self.out} is variant {st['variant']} with phases {st['phases']}; "
-                f"resume it with the same --variant and --phases")
-        self.state = RunState(**st)
-        model_sd = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-        self.model.load_state_dict(model_sd, strict=True)
-        self.rng.bit_generator.state = st["rng_state"]
-        if doc.get("has_optimizer") and self.state.phase_index < len(self.state.phases):
-            phase = self.state.phases[self.state.phase_index]
-            self.optimizer = self._optimizer(phase)
-            state: Dict[int, Dict[str, Any]] = {}
-            for k, v in tensors.items():
-                if k.startswith("opt/"):
-                    _, idx, name = k.split("/", 2)
-                    state.setdefault(int(idx), {})[name] = v.reshape(()) if name == "step" \
-                        else v
-            self.optimizer.load_state_dict({"state": state,
-                                            "param_groups": doc["optimizer_groups"]})
-
-
+                f"the run in {self.out} is variant {state.variant} with phases "
+                f"{state.phases}; resume it with the same --variant and --phases")
+        self.state = state
+        self.rng.bit_generator.state = state.rng_state
+        if optimizer_state is not None and state.phase_index < len(state.phases):
+            self.optimizer = self._optimizer(state.phases[state.phase_index])
+            self.optimizer.load_state_dict(optimizer_state)
 
 
 def train(cfg: TrainConfig, out: PathLike, variant: str = "joint_wf_blurskip",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from csbsr.core.errors import InvalidInputError
 from csbsr.core.train import data as D
+from csbsr.core.train import sampler as S
 
 HEADER = ("dataset\tstem\timage\tmask\twidth\theight\tcrack_fraction\toriginal_split\tsurface\t"
           "recommended_role\tsr_hr_target_ok\teffective_resolution\tsource\n")
@@ -104,8 +105,8 @@ def _sparse_sample(rng) -> D.Sample:
 
 def test_patch_sampler_crack_bias_shapes_and_alignment():
     s = _sparse_sample(None)
-    biased = D.PatchSampler([s], 32, 8, 4, np.random.default_rng(0), crack_fraction=1.0)
-    uniform = D.PatchSampler([s], 32, 8, 4, np.random.default_rng(0), crack_fraction=0.0)
+    biased = S.PatchSampler([s], 32, 8, 4, np.random.default_rng(0), crack_fraction=1.0)
+    uniform = S.PatchSampler([s], 32, 8, 4, np.random.default_rng(0), crack_fraction=0.0)
 
     def share(sampler):
         hits = 0
@@ -127,9 +128,9 @@ def test_patch_sampler_crack_bias_shapes_and_alignment():
 def test_patch_sampler_rejects_bad_crops():
     s = _sparse_sample(None)
     with pytest.raises(InvalidInputError, match="multiple"):
-        D.PatchSampler([s], 30, 2, 4, np.random.default_rng(0))
+        S.PatchSampler([s], 30, 2, 4, np.random.default_rng(0))
     with pytest.raises(InvalidInputError, match="smaller than the crop"):
-        D.PatchSampler([s], 256, 2, 4, np.random.default_rng(0))
+        S.PatchSampler([s], 256, 2, 4, np.random.default_rng(0))
 
 
 def test_fixed_eval_items_are_identical_across_calls(tmp_path):

@@ -9,7 +9,8 @@ import torch
 from csbsr.core.errors import Cancelled, ConfigError, OutputExistsError
 from csbsr.core.progress import RecordingProgress
 from csbsr.core.train.config import named_train_config
-from csbsr.core.train.trainer import Trainer, cosine_lr
+from csbsr.core.train.schedule import cosine_lr
+from csbsr.core.train.trainer import Trainer
 
 HEADER = ("dataset\tstem\timage\tmask\twidth\theight\tcrack_fraction\toriginal_split\tsurface\t"
           "recommended_role\tsr_hr_target_ok\teffective_resolution\tsource\n")
