@@ -53,6 +53,7 @@ test-all: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # regenerate requirements/*.lock.txt from pyproject.toml (needs the package index)
 lock:

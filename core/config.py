@@ -58,7 +58,7 @@ def from_dict(cls: Type[T], data: Dict[str, Any]) -> T:
         else:
             kwargs[name] = value
     try:
-        return cls(**kwargs)  # type: ignore[return-value]
+        return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc
 

@@ -118,7 +118,7 @@ class RunLayout:
         folder = Path(folder)
         if not folder.is_dir():
             return []
-        found = set()
+        found: set = set()
         for role in ("run", "cracks"):
             suffix = RUN_FILES[role]
             found.update(p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}")

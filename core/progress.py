@@ -41,15 +41,19 @@ class NullProgress:
     """A progress that records nothing and is never cancelled."""
 
     def set_progress(self, percent: float) -> None:
+        """See :meth:`Progress.set_progress`."""
         pass
 
     def set_status(self, text: str) -> None:
+        """See :meth:`Progress.set_status`."""
         pass
 
     def warn(self, text: str) -> None:
+        """See :meth:`Progress.warn`."""
         pass
 
     def is_cancelled(self) -> bool:
+        """See :meth:`Progress.is_cancelled`."""
         return False
 
 
@@ -63,15 +67,19 @@ class RecordingProgress(NullProgress):
         self.cancel_at_percent = cancel_at_percent
 
     def set_progress(self, percent: float) -> None:
+        """See :meth:`Progress.set_progress`."""
         self.percents.append(float(percent))
 
     def set_status(self, text: str) -> None:
+        """See :meth:`Progress.set_status`."""
         self.statuses.append(text)
 
     def warn(self, text: str) -> None:
+        """See :meth:`Progress.warn`."""
         self.warnings.append(text)
 
     def is_cancelled(self) -> bool:
+        """See :meth:`Progress.is_cancelled`."""
         if self.cancel_at_percent is None:
             return False
         return bool(self.percents) and self.percents[-1] >= self.cancel_at_percent
@@ -93,18 +101,22 @@ class ConsoleProgress(NullProgress):
         self._cancelled = True
 
     def set_progress(self, percent: float) -> None:
+        """See :meth:`Progress.set_progress`."""
         self._percent = max(0.0, min(100.0, float(percent)))
         self._draw()
 
     def set_status(self, text: str) -> None:
+        """See :meth:`Progress.set_status`."""
         self._status = text
         self._draw()
 
     def warn(self, text: str) -> None:
+        """See :meth:`Progress.warn`."""
         self.stream.write(f"\nwarning: {text}\n")
         self.stream.flush()
 
     def is_cancelled(self) -> bool:
+        """See :meth:`Progress.is_cancelled`."""
         return self._cancelled
 
     def finish(self) -> None:
@@ -184,6 +196,7 @@ class JsonLinesProgress(ConsoleProgress):
             self.stream.flush()
 
     def set_progress(self, percent: float) -> None:
+        """See :meth:`Progress.set_progress`."""
         self._percent = max(0.0, min(100.0, float(percent)))
         now = time.monotonic()
         if now - self._last_emit >= self.interval_s or self._percent >= 100.0:
@@ -199,6 +212,7 @@ class JsonLinesProgress(ConsoleProgress):
             self.emit("status", text=text, stage=self._metrics.get("stage"))
 
     def warn(self, text: str) -> None:
+        """See :meth:`Progress.warn`."""
         self.emit("warning", text=text)
 
     def set_metrics(self, **metrics: Any) -> None:

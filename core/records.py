@@ -198,8 +198,8 @@ class CrackSummary:
     def from_dict(cls, data: Dict[str, Any]) -> CrackSummary:
         """Read a summary dict back (unknown keys are ignored: older or newer files)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()
-              if k in names}
+        kw: Dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
+                              for k, v in data.items() if k in names}
         return cls(**kw)
 
     def rows(self) -> List[SummaryRow]:

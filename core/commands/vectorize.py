@@ -87,8 +87,9 @@ def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
     out = write_network(net, args.out, overwrite=args.overwrite)
     if args.summary_json:
         write_summary_json(net, args.summary_json, overwrite=args.overwrite)
-    if hasattr(progress, "finish"):
-        progress.finish()
+    finish = getattr(progress, "finish", None)
+    if finish is not None:
+        finish()
     s = net.summary
     dens = s.density_m_m2
     say(progress,

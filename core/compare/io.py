@@ -139,7 +139,7 @@ def _load_run(layout: RunLayout, ortho: Optional[PathLike], role: str) -> RunDat
                                 "run 'csbsr run' again")
     line_gsd = _float(grid.get("gsd_m"))
     if line_gsd is None:
-        vals = [a.get("gsd_mm") for a in attrs if a.get("gsd_mm")]
+        vals = [float(a["gsd_mm"]) for a in attrs if a.get("gsd_mm")]
         line_gsd = float(np.median(vals)) / 1000.0 if vals else None
     inp = run.get("input") or {}
     in_gsd = inp.get("gsd_m")
@@ -159,6 +159,7 @@ def _load_run(layout: RunLayout, ortho: Optional[PathLike], role: str) -> RunDat
         ortho_path = None
     prob = layout.path("prob") if layout.path("prob").is_file() else None
     threshold = _float((run.get("config") or {}).get("threshold")) or 0.5
+    assert in_gsd is not None and line_gsd is not None  # one of them was given (checked above)
     return RunData(layout, crs_wkt, footprint, ortho_path, float(in_gsd), float(line_gsd),
                    geoms, attrs, prob, min(threshold, 1.0))
 

@@ -127,6 +127,7 @@ def register(old_ortho: Optional[Path], new_ortho: Optional[Path], overlap: Any,
                 f"the {role} orthophoto (input.path of its _run.json) was not found, so the "
                 f"two inspections cannot be registered: pass --{role.lower()}-ortho FILE, or "
                 "--no-registration if they are already aligned")
+    assert old_ortho is not None and new_ortho is not None
     x0, y0, x1, y1 = overlap.bounds
     res = max(gsd_m, (x1 - x0) / cfg.reg_max_px, (y1 - y0) / cfg.reg_max_px)
     w, h = max(1, int(math.ceil((x1 - x0) / res))), max(1, int(math.ceil((y1 - y0) / res)))
@@ -250,7 +251,8 @@ def _matches(a: np.ndarray, b: np.ndarray, ok0: np.ndarray, ok1: np.ndarray
     if hasattr(cv2, "SIFT_create"):
         det, norm, method = cv2.SIFT_create(nfeatures=6000), cv2.NORM_L2, "SIFT + RANSAC"
     else:  # pragma: no cover (OpenCV < 4.4)
-        det, norm, method = cv2.ORB_create(nfeatures=6000), cv2.NORM_HAMMING, "ORB + RANSAC"
+        det, norm, method = (cv2.ORB_create(nfeatures=6000),  # type: ignore[attr-defined]
+                             cv2.NORM_HAMMING, "ORB + RANSAC")
     k = np.ones((7, 7), np.uint8)
     m0 = cv2.erode(ok0.astype(np.uint8) * 255, k)
     m1 = cv2.erode(ok1.astype(np.uint8) * 255, k)

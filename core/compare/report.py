@@ -240,13 +240,14 @@ def _preview(path: Path, b: Tuple[float, float, float, float], max_px: int = 140
              ) -> Tuple[Optional[np.ndarray], Tuple[float, float, float, float]]:
     """(H, W, 3) uint8 RGB of the raster inside bounds ``b``, decimated; None if outside."""
     import rasterio
+    from rasterio.errors import WindowError
     from rasterio.windows import Window, from_bounds
 
     with rasterio.open(path) as src:
         win = from_bounds(*b, transform=src.transform).round_offsets().round_lengths()
         try:
             win = win.intersection(Window(0, 0, src.width, src.height))
-        except Exception:  # rasterio raises WindowError when they do not intersect
+        except WindowError:  # the bounds do not intersect the raster: no background
             return None, b
         f = max(1.0, max(win.width, win.height) / max_px)
         shape = (max(1, int(round(win.height / f))), max(1, int(round(win.width / f))))

@@ -108,7 +108,7 @@ def check_outputs_free(paths: Dict[str, Path], overwrite: bool) -> None:
 
 
 def _card_summary(card: Any) -> Dict[str, Any]:
-    if dataclasses.is_dataclass(card):
+    if dataclasses.is_dataclass(card) and not isinstance(card, type):
         data = dataclasses.asdict(card)
     else:
         data = {k: v for k, v in vars(card).items() if not k.startswith("_")}

@@ -45,6 +45,7 @@ class UpProjection(nn.Module):
         self.up2 = nn.Sequential(nn.ConvTranspose2d(ch, ch, k, s, p, bias=False), prelu())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         x = self.fuse(x)
         h0 = self.up1(x)
         l0 = self.down(h0)
@@ -64,6 +65,7 @@ class DownProjection(nn.Module):
         self.down2 = nn.Sequential(nn.Conv2d(ch, ch, k, s, p, bias=False), prelu())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         x = self.fuse(x)
         l0 = self.down1(x)
         h0 = self.up(l0)

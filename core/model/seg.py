@@ -10,7 +10,7 @@ kernel through SFT-like blocks on a residual branch; it is skipped when no kerne
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,7 @@ class BasicBlock(nn.Module):
                                           nn.BatchNorm2d(ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x), inplace=True)
@@ -73,7 +74,7 @@ class DilatedResNet34(nn.Module):
         blocks += [BasicBlock(ch, ch, 1, dilation) for _ in range(n - 1)]
         return nn.Sequential(*blocks)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[Any]]:
         """Return (deep features, aux features, [size/1, size/2, size/4])."""
         sizes = [tuple(x.shape[-2:])]
         x = self.stem(x)
@@ -105,7 +106,7 @@ class LiteEncoder(nn.Module):
         self.out_ch = 8 * w
         self.aux_ch = 6 * w
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[Any]]:
         """Return (deep features, aux features, [size/1, size/2, size/4])."""
         sizes = [tuple(x.shape[-2:])]
         x = self.s2(x)
@@ -150,7 +151,7 @@ class PSPNet(nn.Module):
         blurskip: optional BlurSkip on the last decoder features.
     """
 
-    def __init__(self, encoder: nn.Module, bins: Sequence[int], ppm_ch: int, bottleneck_ch: int,
+    def __init__(self, encoder: Any, bins: Sequence[int], ppm_ch: int, bottleneck_ch: int,
                  dec_chs: Sequence[int], aux_hidden: int,
                  blurskip: Optional[BlurSkip] = None) -> None:
         super().__init__()

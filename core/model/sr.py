@@ -232,8 +232,8 @@ class KBPN(nn.Module):
         for conv in [*self.inter_sr, self.out_conv]:
             nn.init.normal_(conv.weight, std=1e-3)
         for ref in self.refiners:
-            nn.init.normal_(ref.fuse[-1].weight, std=1e-3)
-        nn.init.normal_(self.kernel_head[-1].weight, std=1e-3)
+            nn.init.normal_(ref.fuse[-1].weight, std=1e-3)  # type: ignore[index, union-attr]
+        nn.init.normal_(self.kernel_head[-1].weight, std=1e-3)  # type: ignore[arg-type]
 
     # -- kernel helpers ------------------------------------------------------------------
     def kernel_estimator(self) -> list:

@@ -266,7 +266,7 @@ def read_padded(src: Any, bands: Sequence[int], row0: int, row1: int, col0: int,
     # the read may include extra pixels (the sources of reflections): cut the request
     top, left = min(row0, r0 - rp0), min(col0, c0 - cp0)
     sl = (slice(row0 - top, row1 - top), slice(col0 - left, col1 - left))
-    return data[(slice(None), *sl)], valid[sl]
+    return data[:, sl[0], sl[1]], valid[sl]
 
 
 def _reflect_span(a0: int, a1: int, size: int) -> Tuple[Tuple[int, int], Tuple[int, int]]:

@@ -15,7 +15,7 @@ pixels. Inference (``core.detect``) groups the tiles of a core row into strips
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import numpy as np
 from rasterio.windows import Window
@@ -205,7 +205,8 @@ def upsample_mask(valid: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(valid, scale, axis=0), scale, axis=1)
 
 
-def crop_core(hr: np.ndarray, halo: int, scale: int, core_h: int, core_w: int) -> np.ndarray:
-    """Keep the core of an HR tile (..., (core_h+2*halo)*scale, (core_w+2*halo)*scale)."""
+def crop_core(hr: Any, halo: int, scale: int, core_h: int, core_w: int) -> Any:
+    """Keep the core of an HR tile (..., (core_h+2*halo)*scale, (core_w+2*halo)*scale): a numpy
+    array or a torch tensor, sliced the same way."""
     o = halo * scale
     return hr[..., o:o + core_h * scale, o:o + core_w * scale]

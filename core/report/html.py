@@ -197,7 +197,7 @@ def render_html(content: ReportContent, overview: str, prob_map: Optional[str], 
     top_head = [h for _, h in TOP_COLUMNS]
     for key in ("longest", "widest"):
         t = content.tables[key]
-        parts.append(f"<h2>{_esc(t.title)}</h2>" + _table(top_head, _top_rows(t), t.digits))
+        parts.append(f"<h2>{_esc(t.title)}</h2>" + _table(top_head, _top_rows(t), digits=t.digits))
     parts.append("<p>X, Y: map coordinates of the middle of the segment. Ids are the "
                  "<code>seg_id</code>/<code>crack_id</code> of the crack_seg layer.</p>")
     if content.zones:

@@ -92,7 +92,7 @@ class ReportContent:
         """Read :meth:`to_dict` output back."""
         return cls(
             title=d["title"], stem=d["stem"],
-            title_block=[tuple(x) for x in d["title_block"]],  # type: ignore[misc]
+            title_block=[tuple(x) for x in d["title_block"]],
             key_figures=[KeyFigure(**k) for k in d["key_figures"]],
             tables={k: Table(**t) for k, t in d["tables"].items()},
             zones=[ZoneInfo(**z) for z in d["zones"]],

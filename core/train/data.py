@@ -179,7 +179,7 @@ class Sample:
     negative_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def _read_binary(path: Optional[Path], shape: Tuple[int, int]) -> Optional[np.ndarray]:
+def _read_binary(path: Optional[Path], shape: Tuple[int, ...]) -> Optional[np.ndarray]:
     import cv2
 
     if path is None:
@@ -187,8 +187,8 @@ def _read_binary(path: Optional[Path], shape: Tuple[int, int]) -> Optional[np.nd
     m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if m is None or m.shape != shape:
         raise InvalidInputError(f"cannot use {path}: unreadable or not {shape[1]}x{shape[0]} px")
-    m = m > 127
-    return m if m.any() else None
+    on = m > 127
+    return on if on.any() else None
 
 
 def _resize_binary(m: np.ndarray, w: int, h: int, threshold: float) -> np.ndarray:

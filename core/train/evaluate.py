@@ -100,7 +100,7 @@ def evaluate_items(model: Any, items: Sequence[Any], mode: str = "joint",
             progress.set_progress(100.0 * (i + 1) / max(1, len(items)))
     finally:
         model.train(was_training)
-    out = acc.summary()
+    out: Dict[str, Any] = dict(acc.summary())
     if by_dataset:
         t = out["best_threshold"] if report_threshold is None else report_threshold
         out["per_dataset"] = {name: _dataset_summary(px, cm, float(t))

@@ -162,6 +162,7 @@ def hausdorff_percentile(pred: np.ndarray, gt: np.ndarray, percent: float = HD_P
     pb, pl = _surface(padded)
     pdist = _edt(~pb)
     d_gt_to_pred = pdist[g.border]
+    assert g.dist is not None  # only empty GT has no distance map (handled by the caller)
     d_pred_to_gt = g.dist[pb]
     return max(_percentile_distance(d_gt_to_pred, g.length[g.border], percent),
                _percentile_distance(d_pred_to_gt, pl[pb], percent))

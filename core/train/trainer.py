@@ -148,7 +148,8 @@ class Trainer:
             bank = NegativeBank(negatives, part="train")
         policy = CropPolicy(
             crack_fraction=cfg.crack_fraction, hardneg_fraction=cfg.hardneg_fraction,
-            bank_fraction=cfg.bank_fraction, gsd_jitter=tuple(cfg.gsd_jitter),
+            bank_fraction=cfg.bank_fraction,
+            gsd_jitter=(float(cfg.gsd_jitter[0]), float(cfg.gsd_jitter[1])),
             colour_jitter=cfg.colour_jitter,
             protocols=tuple(cfg.train_protocols) or (cfg.protocol,),
             dataset_power=cfg.dataset_power, dataset_boost=tuple(cfg.dataset_boost),
@@ -201,10 +202,9 @@ class Trainer:
         sr_ids = {id(p) for n in ("sr", "kernel") for p in groups[n]}
         sr = [p for p in params if id(p) in sr_ids]
         rest = [p for p in params if id(p) not in sr_ids]
-        spec = [{"params": g, "lr_scale": f} for g, f in
-                ((sr, self.cfg.sr_lr_factor), (rest, 1.0)) if g]
-        for g in spec:
-            g["lr"] = self.cfg.lr * g["lr_scale"]
+        spec: List[Dict[str, Any]] = [
+            {"params": g, "lr_scale": f, "lr": self.cfg.lr * f}
+            for g, f in ((sr, self.cfg.sr_lr_factor), (rest, 1.0)) if g]
         return torch.optim.Adam(spec, lr=self.cfg.lr)
 
     def _trainable(self, phase: str) -> List[Any]:
@@ -481,7 +481,7 @@ class Trainer:
             fh.write(json.dumps(record) + "\n")
 
     def _save_checkpoint(self) -> None:
-        self.state.rng_state = self.rng.bit_generator.state
+        self.state.rng_state = dict(self.rng.bit_generator.state)
         save_checkpoint(self.ckpt_dir, self.model, self.optimizer, self.state)
 
     def _load_checkpoint(self) -> None:

@@ -99,7 +99,9 @@ class Georef:
         lon, lat = Transformer.from_crs(crs, geo, always_xy=True).transform(
             xy_map[:, 0], xy_map[:, 1])
         ell = geo.ellipsoid
-        geod = Geod(a=ell.semi_major_metre, rf=ell.inverse_flattening or 0.0) \
+        if ell is None:
+            return 1.0
+        geod = Geod(a=ell.semi_major_metre, rf=ell.inverse_flattening) \
             if ell.inverse_flattening else Geod(a=ell.semi_major_metre, b=ell.semi_minor_metre)
         return float(geod.line_length(lon, lat)) / grid
 

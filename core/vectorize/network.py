@@ -230,9 +230,9 @@ def assemble(chains: List[Piece], geo: Any, cfg: VectorizeConfig, analysed_m2: f
     for nid in range(len(nkind)):
         pm = geo.to_map(npos[nid][None, :])[0]
         r_mm = nrad[nid] * math.sqrt(geo.pixel_area_m2(pm)) * 1000.0
-        nodes.append(CrackNode(Point(pm), NodeRecord(**{
-            "node_id": nid + 1, "crack_id": crack_of_node[nid], "degree": deg[nid],
-            "n_kind": nkind[nid], "r_mm": r_mm})))
+        nodes.append(CrackNode(Point(pm), NodeRecord(
+            node_id=nid + 1, crack_id=crack_of_node[nid], degree=deg[nid],
+            n_kind=nkind[nid], r_mm=r_mm)))
     summary = CrackSummary(
         **summarise([s.record for s in segments], analysed_m2),
         n_segments=len(segments),

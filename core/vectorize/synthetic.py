@@ -146,12 +146,13 @@ def mosaic(size: int = 4096, seed: int = 0, n_cracks: Optional[int] = None) -> n
             p = p + 12.0 * np.array([math.cos(ang), math.sin(ang)])
             pts.append(p.copy())
         thick = int(rng.integers(2, 9))
-        cv2.polylines(img, [np.round(np.array(pts)).astype(np.int32)], False, 255, thick)
+        cv2.polylines(img, [np.round(np.array(pts)).astype(np.int32)], False,  # type: ignore[call-overload]
+                      255, thick)
     # a few block-cracking grids
     for _ in range(max(1, n // 60)):
         x0, y0 = rng.integers(0, size - 400, 2)
         for k in range(5):
             x, y = int(x0 + 80 * k), int(y0 + 80 * k)
-            cv2.line(img, (x, int(y0)), (x + 10, int(y0 + 320)), 255, 3)
-            cv2.line(img, (int(x0), y), (int(x0 + 320), y + 8), 255, 3)
+            cv2.line(img, (x, int(y0)), (x + 10, int(y0 + 320)), 255, 3)  # type: ignore[call-overload]
+            cv2.line(img, (int(x0), y), (int(x0 + 320), y + 8), 255, 3)  # type: ignore[call-overload]
     return img
