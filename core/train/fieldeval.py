@@ -138,7 +138,8 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
                    split: str = "val", degradation: str = "realistic", seed: int = 5,
                    threshold: Optional[float] = None, vectorize: Any = None,
                    limit: Optional[int] = None, device: str = "auto",
-                   progress: Optional[Progress] = None) -> Dict[str, Any]:
+                   progress: Optional[Progress] = None,
+                   thresholds: Optional[Sequence[float]] = None) -> Dict[str, Any]:
     """Field metrics of a model on a split, per data set, per content type and in total.
 
     Args:
@@ -151,6 +152,8 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
         vectorize: post-processing (:class:`VectorizeConfig`; its threshold is replaced).
         limit: a stratified subset of this many images.
         device: see :func:`core.device.resolve_device`.
+        thresholds: evaluate these thresholds (one inference per image); the result then
+            holds ``{"by_threshold": {t: <result of one threshold>}}``.
 
     Returns:
         ``{"total": {...}, "by_dataset": {...}, "by_content": {...}, "threshold": t, ...}``
@@ -166,11 +169,12 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
     choice = resolve_device(device, "auto")
     loaded = load_model(model_path, device=choice.torch_device)
     t = float(threshold if threshold is not None else loaded.card.recommended_threshold)
-    cfg, gt_cfg = field_configs(t, vectorize)
+    ts = [float(x) for x in thresholds] if thresholds else [t]
+    cfgs = {x: field_configs(x, vectorize) for x in ts}
     rows = subset_rows(read_manifests(list(manifests), [split]), limit)
-    by_ds: Dict[str, FieldTotals] = {}
-    by_ct: Dict[str, FieldTotals] = {}
-    total = FieldTotals()
+    by_ds: Dict[float, Dict[str, FieldTotals]] = {x: {} for x in ts}
+    by_ct: Dict[float, Dict[str, FieldTotals]] = {x: {} for x in ts}
+    total = {x: FieldTotals() for x in ts}
     for i, row in enumerate(rows):
         check_cancelled(progress)
         sample = load_samples([row], "effective", multiple=loaded.card.scale)[0]
@@ -179,25 +183,34 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
         with torch.inference_mode(), autocast(choice):
             out = loaded.model(item.lr.to(choice.torch_device))
         prob = torch.sigmoid(out.seg_logits.float())[0, 0].cpu().numpy()
-        tot = image_totals(prob, sample.mask, sample.ignore, cfg, gt_cfg)
         ct = content_type(row.dataset, row.extra.get("surface", ""))
-        for key, d in ((row.dataset, by_ds), (ct, by_ct)):
-            d.setdefault(key, FieldTotals()).add(tot)
-        total.add(tot)
+        for x in ts:
+            tot = image_totals(prob, sample.mask, sample.ignore, *cfgs[x])
+            for key, d in ((row.dataset, by_ds[x]), (ct, by_ct[x])):
+                d.setdefault(key, FieldTotals()).add(tot)
+            total[x].add(tot)
         progress.set_progress(100.0 * (i + 1) / max(1, len(rows)))
-    return {"threshold": t, "degradation": degradation, "seed": seed, "split": split,
-            "hr_gsd_m": HR_GSD_M, "tolerance_m": TOL_M, "clear_m": CLEAR_M,
-            "model": str(loaded.path), "total": total.as_dict(),
-            "by_dataset": {k: v.as_dict() for k, v in sorted(by_ds.items())},
-            "by_content": {k: v.as_dict() for k, v in sorted(by_ct.items())}}
+
+    def result(x: float) -> Dict[str, Any]:
+        return {"threshold": x, "degradation": degradation, "seed": seed, "split": split,
+                "hr_gsd_m": HR_GSD_M, "tolerance_m": TOL_M, "clear_m": CLEAR_M,
+                "model": str(loaded.path), "total": total[x].as_dict(),
+                "by_dataset": {k: v.as_dict() for k, v in sorted(by_ds[x].items())},
+                "by_content": {k: v.as_dict() for k, v in sorted(by_ct[x].items())}}
+
+    if thresholds:
+        return {"by_threshold": {str(x): result(x) for x in ts}}
+    return result(t)
 
 
 def evaluate_scenes(model_path: Optional[PathLike], ortho_dir: PathLike,
                     threshold: Optional[float] = None, vectorize: Any = None,
-                    device: str = "auto") -> Dict[str, Any]:
+                    device: str = "auto",
+                    thresholds: Optional[Sequence[float]] = None) -> Dict[str, Any]:
     """False-positive density on crack-free orthophoto scenes (trees, cars, kerbs, roofs):
     the held-out part of each shared orthophoto (:data:`core.train.negatives.TRAIN_FRACTION`),
-    read as input at the model's GSD; every detected line is a false positive."""
+    read as input at the model's GSD; every detected line is a false positive. With
+    ``thresholds``: ``{"by_threshold": {t: result}}`` from one inference per scene."""
     import torch
 
     from ..device import autocast, resolve_device
@@ -208,26 +221,34 @@ def evaluate_scenes(model_path: Optional[PathLike], ortho_dir: PathLike,
     choice = resolve_device(device, "auto")
     loaded = load_model(model_path, device=choice.torch_device)
     t = float(threshold if threshold is not None else loaded.card.recommended_threshold)
-    cfg, _ = field_configs(t, vectorize)
+    ts = [float(x) for x in thresholds] if thresholds else [t]
     s = loaded.card.scale
-    out: Dict[str, Any] = {}
-    total = FieldTotals()
+    out: Dict[float, Dict[str, Any]] = {x: {} for x in ts}
+    total = {x: FieldTotals() for x in ts}
     for path in sorted(Path(ortho_dir).glob("*.tif")):
         im = _read(path)
         c0, c1 = split_columns(im.image.shape[1], "heldout")
         img, valid = im.image[:, c0:c1], im.valid[:, c0:c1]
         h, w = (img.shape[0] // 2) * 2, (img.shape[1] // 2) * 2
         img, valid = img[:h, :w], valid[:h, :w]
-        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None] / 255.0
+        inp = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None] / 255.0
         with torch.inference_mode(), autocast(choice):
-            o = loaded.model(x.to(choice.torch_device))
+            o = loaded.model(inp.to(choice.torch_device))
         prob = torch.sigmoid(o.seg_logits.float())[0, 0].cpu().numpy()
         valid_hr = np.repeat(np.repeat(valid, s, 0), s, 1)
         prob[~valid_hr] = 0.0
-        tot = image_totals(prob, np.zeros(prob.shape, bool), ~valid_hr, cfg, cfg)
-        out[path.stem] = tot.as_dict()
-        total.add(tot)
-    return {"threshold": t, "scenes": out, "total": total.as_dict(),
-            "note": "held-out part of each orthophoto read as model-resolution input "
-                    f"(HR {HR_GSD_M * 1000:g} mm/px); every line is a false positive"}
+        for x in ts:
+            cfg, _ = field_configs(x, vectorize)
+            tot = image_totals(prob, np.zeros(prob.shape, bool), ~valid_hr, cfg, cfg)
+            out[x][path.stem] = tot.as_dict()
+            total[x].add(tot)
+
+    def result(x: float) -> Dict[str, Any]:
+        return {"threshold": x, "scenes": out[x], "total": total[x].as_dict(),
+                "note": "held-out part of each orthophoto read as model-resolution input "
+                        f"(HR {HR_GSD_M * 1000:g} mm/px); every line is a false positive"}
+
+    if thresholds:
+        return {"by_threshold": {str(x): result(x) for x in ts}}
+    return result(t)
 
