@@ -73,10 +73,11 @@ model-info: setup
 	$(VENV)/bin/csbsr model-info --config paper
 	$(VENV)/bin/csbsr model-info --config lite
 
-# Train the shipped default model from scratch (CPU, ~30 min on 2 cores; resumes runs/default)
-# and install it in resources/models/; the ablation table: scripts/ablation.py (docs/results.md)
+# Train the shipped default model (lite2) from scratch (CPU, about 60-120 min on 2 cores;
+# resumes runs/lite2), evaluate it, calibrate its threshold and install it in
+# resources/models/; the ablation table: scripts/ablation.py (docs/results.md)
 train: setup
-	$(PY) scripts/train_default.py --run runs/default
+	$(PY) scripts/train_default.py --run runs/lite2
 
 # QGIS plugin: installable zip (one top folder `csbsr`), dev symlink into a profile, screenshot
 QGIS_PROFILE ?= default

@@ -28,7 +28,10 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 #: the largest halo a card may ask for (LR px): beyond it tiles would be mostly halo
 MAX_HALO_LR_PX = 256
-DEFAULT_MODEL_NAME = "csbsr_lite_x4.safetensors"
+#: the shipped models: the first lite model and the thin-crack lite2 model
+LITE_MODEL_NAME = "csbsr_lite_x4.safetensors"
+LITE2_MODEL_NAME = "csbsr_lite2_x4.safetensors"
+DEFAULT_MODEL_NAME = LITE_MODEL_NAME
 
 PathLike = Union[str, Path]
 

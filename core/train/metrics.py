@@ -29,7 +29,7 @@ did not change from the previous threshold.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -323,7 +323,7 @@ class MetricAccumulator:
         """Images added so far."""
         return len(self.iou)
 
-    def summary(self) -> Dict[str, Optional[float]]:
+    def summary(self) -> Dict[str, Any]:
         """The metrics dict (keys of ``csbsr evaluate``); None where not computed."""
         if not self.iou:
             raise InvalidInputError("no images were evaluated: check the split and --limit")
@@ -331,7 +331,7 @@ class MetricAccumulator:
         mean_iou = iou.mean(axis=0)
         best = int(np.argmax(mean_iou))
         f1 = f1_from_counts(self.f1)
-        out: Dict[str, Optional[float]] = {
+        out: Dict[str, Any] = {
             "iou_max": float(mean_iou[best]),
             "aiu": float(iou.mean()),
             "hd95_min": None,
@@ -341,6 +341,7 @@ class MetricAccumulator:
             "f1_ods": float(f1.max()),
             "best_threshold": float(self.thresholds[best]),
             "f1_threshold": float(self.thresholds[int(np.argmax(f1))]),
+            "f1_curve": [round(float(v), 5) for v in f1],
             "n_images": self.n_images,
         }
         if self.hd:
