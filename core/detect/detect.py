@@ -30,6 +30,7 @@ from .. import atomic
 from ..config import to_dict
 from ..errors import OutputExistsError
 from ..layout import RunLayout
+from ..model.fuse import fuse_for_inference
 from ..progress import NullProgress, Progress, check_cancelled, format_eta, report_metrics
 from ..raster.io import (
     OutputRaster,
@@ -170,7 +171,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         info = describe_raster(src, cfg.bands, cfg.gsd_m)
         loaded = model if model is not None else _load_model(cfg, choice.torch_device)
         card = loaded.card
-        net = loaded.model.to(choice.torch_device).eval()
+        net = fuse_for_inference(loaded.model.to(choice.torch_device))
         if choice.is_gpu:
             torch.backends.cudnn.benchmark = True
         try:
