@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, List, Union
 
+from .errors import InvalidInputError
+
 PathLike = Union[str, Path]
 
 
@@ -95,3 +97,44 @@ class Staging:
         if exc_type is not None:
             self.abort()
 
+
+
+def check_output_folder(folder: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
+    """Refuse an output folder that is a file, lies under a file, or is one of the inputs
+    (one line naming the problem and the fix); returns it as a Path. Nothing is created."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInputError(f"the output folder {folder} is a file: pass --out a folder")
+    for parent in folder.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InvalidInputError(f"the output folder {folder} lies under the file {parent}: "
+                                    "pass --out a folder")
+    for src in inputs:
+        src = Path(str(src))
+        if src.exists() and src.resolve() == folder.resolve():
+            raise InvalidInputError(f"--out {folder} is the input {src.name} itself: pass a "
+                                    "folder for the results")
+    return folder
+
+
+def check_output_file(path: PathLike, overwrite: bool, inputs: Iterable[PathLike] = ()) -> Path:
+    """Refuse an output file whose folder is missing or a file, that is an input, or that
+    exists without ``overwrite``; returns it as a Path. Nothing is created."""
+    from .errors import OutputExistsError
+
+    path = Path(path)
+    parent = path.parent
+    if not parent.is_dir():
+        raise InvalidInputError(f"the folder of {path} does not exist (or is a file): create "
+                                "it first or choose another output")
+    for src in inputs:
+        src = Path(str(src))
+        if src.exists() and src.resolve() == path.resolve():
+            raise InvalidInputError(f"the output {path} is the input itself: choose another "
+                                    "output name")
+    if path.is_dir():
+        raise InvalidInputError(f"the output {path} is a folder: give a file name")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists: choose another output name or pass "
+                                "--overwrite to replace it")
+    return path

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Protocol, Sequence
 
-from .atomic import Staging
+from .atomic import Staging, check_output_folder
+from .config import to_dict
 from .detect.config import InferenceConfig
 from .detect.detect import DetectResult, detect
-from .errors import InvalidInputError, OutputExistsError
+from .errors import OutputExistsError
 from .layout import RUN_FILES, RunLayout
 from .progress import NullProgress, Progress, check_cancelled, report_metrics, sub_progress
 from .records import CrackNetwork
@@ -88,6 +89,7 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
     t0 = time.perf_counter()
     layout = RunLayout.for_input(raster, out_dir)
     _check_output_folder(raster, layout, cfg.overwrite)
+    _check_measurable(raster)
     staging = Staging(layout.folder, layout.staging)
     if staging.stale:
         progress.warn(f"removed the unfinished files of an earlier interrupted run in "
@@ -117,7 +119,8 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
                               progress=sub_progress(progress, 95.0, 100.0), stem=layout.stem,
                               content_json=staging.path(layout.path("report_content")),
                               folder_label=layout.folder)
-        _complete_run_record(staging.path(layout.path("run")), layout.folder, vcfg, report)
+        _update_run_record(staging.path(layout.path("run")), layout.folder, command="run",
+                           vectorize=to_dict(vcfg), report=report)
         check_cancelled(progress)
         # the point of no return: every stage succeeded
         staging.commit(remove=[*layout.paths().values(), *layout.report_tables()])
@@ -127,19 +130,36 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
                      summary=network.summary.as_dict(), seconds=time.perf_counter() - t0)
 
 
+def run_detect(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None,
+               progress: Optional[Progress] = None, model: Any = None) -> DetectResult:
+    """Detection only (``csbsr detect``), as one transaction like :func:`run_pipeline`:
+    the probability/mask (and SR) rasters and the run record, or nothing."""
+    progress = progress if progress is not None else NullProgress()
+    cfg = cfg if cfg is not None else InferenceConfig()
+    layout = RunLayout.for_input(raster, out_dir)
+    roles = ("prob", "mask", "sr", "run")
+    check_output_folder(layout.folder, [raster])
+    existing = [layout.path(r) for r in roles if layout.path(r).exists()]
+    if existing and not cfg.overwrite:
+        raise OutputExistsError(f"{existing[0]} already exists: pass --overwrite to replace "
+                                "it, or choose another output folder")
+    staging = Staging(layout.folder, layout.staging)
+    if staging.stale:
+        progress.warn(f"removed the unfinished files of an earlier interrupted run in "
+                      f"{layout.staging}")
+    with staging:
+        det = detect(raster, staging.dir, dataclasses.replace(cfg, overwrite=True), progress,
+                     model=model)
+        check_cancelled(progress)
+        _update_run_record(staging.path(layout.path("run")), layout.folder, command="detect")
+        staging.commit(remove=[layout.path(r) for r in roles])
+    return _committed(det, layout)
+
+
 def _check_output_folder(raster: Any, layout: RunLayout, overwrite: bool) -> None:
     """Refuse, before any work, an output folder that is a file, the input itself, or that
     holds results of this orthophoto (unless ``overwrite``)."""
-    folder = layout.folder
-    if folder.exists() and not folder.is_dir():
-        raise InvalidInputError(f"the output folder {folder} is a file: pass --out a folder")
-    for parent in folder.parents:
-        if parent.exists() and not parent.is_dir():
-            raise InvalidInputError(f"the output folder {folder} lies under the file {parent}: "
-                                    "pass --out a folder")
-    src = Path(str(raster))
-    if src.exists() and src.resolve() == folder.resolve():
-        raise InvalidInputError(f"--out {folder} is the input raster itself: pass a folder")
+    check_output_folder(layout.folder, [raster])
     existing = [p for r, p in layout.paths().items() if r in RUN_FILES and p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(
@@ -147,18 +167,23 @@ def _check_output_folder(raster: Any, layout: RunLayout, overwrite: bool) -> Non
             "results of this orthophoto, or choose another output folder")
 
 
-def _complete_run_record(run_json: Path, final: Path, vcfg: VectorizeConfig,
-                         report: bool) -> None:
-    """Add the vectorization settings (post-processing included) and the run's command to
-    the run record, and make it name the committed paths, not the staging folder's."""
-    from .config import to_dict
+def _check_measurable(raster: Any) -> None:
+    """Refuse, before any work, a raster whose CRS cannot measure lengths (a Mercator CRS):
+    detection alone would run, the crack measurement would not."""
+    from .raster.io import open_raster
+    from .vectorize.measure import make_georef
 
+    with open_raster(raster) as src:
+        if src.crs is not None:
+            make_georef(src.transform, src.crs)
+
+
+def _update_run_record(run_json: Path, final: Path, **fields: Any) -> None:
+    """Make the run record name the committed paths (not the staging folder's) and add
+    ``fields`` (the command, the vectorization settings...)."""
     doc = json.loads(run_json.read_text(encoding="utf-8"))
-    outs = doc.get("output") or {}
-    doc["output"] = {k: str(final / Path(v).name) for k, v in outs.items()}
-    doc["command"] = "run"
-    doc["vectorize"] = to_dict(vcfg)
-    doc["report"] = report
+    doc["output"] = {k: str(final / Path(v).name) for k, v in (doc.get("output") or {}).items()}
+    doc.update(fields)
     run_json.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
 
 

@@ -90,9 +90,9 @@ def _finish(progress: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
-    from ..detect.detect import detect
+    from ..run import run_detect
 
-    det = detect(args.ortho, args.out, inference_config_from_args(args), progress)
+    det = run_detect(args.ortho, args.out, inference_config_from_args(args), progress)
     _finish(progress)
     say(progress, f"probability: {det.prob_path}\nmask: {det.mask_path}")
     if det.sr_path is not None:

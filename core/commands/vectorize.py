@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, Optional, Tuple
 
+from ..atomic import check_output_file
 from ..errors import ConfigError
 from . import result, say
 
@@ -68,6 +70,19 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_run)
 
 
+def _remove_written(path: Path) -> None:
+    """Remove the output this command wrote (for a Shapefile: its parts and node file)."""
+    from ..vectorize.export import SHP_PARTS
+
+    files = [path]
+    if path.suffix.lower() == ".shp":
+        nodes = path.with_name(path.stem + "_nodes.shp")
+        files = [p.with_suffix(s) for p in (path, nodes) for s in SHP_PARTS]
+    for p in files:
+        if p.is_file():
+            p.unlink()
+
+
 def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
     from ..vectorize.api import vectorize_raster
     from ..vectorize.config import VectorizeConfig
@@ -83,10 +98,20 @@ def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
         window_px=args.window,
         **postprocess_from_args(args),
     )
+    # every output is checked before any work, so a refused one never leaves the others
+    check_output_file(args.out, args.overwrite, [args.raster])
+    if Path(args.out).suffix.lower() not in (".gpkg", ".shp"):
+        raise ConfigError(f"--out {args.out} must end in .gpkg (GeoPackage) or .shp (Shapefile)")
+    if args.summary_json:
+        check_output_file(args.summary_json, args.overwrite, [args.raster, args.out])
     net = vectorize_raster(args.raster, cfg, progress=progress, model_name=args.model_name)
     out = write_network(net, args.out, overwrite=args.overwrite)
     if args.summary_json:
-        write_summary_json(net, args.summary_json, overwrite=args.overwrite)
+        try:
+            write_summary_json(net, args.summary_json, overwrite=args.overwrite)
+        except BaseException:
+            _remove_written(out)
+            raise
     finish = getattr(progress, "finish", None)
     if finish is not None:
         finish()

@@ -139,15 +139,31 @@ def _read_segments(gpkg: Path) -> Tuple[List[Dict[str, Any]], List[Any], str]:
 def _read_summary(folder: Path, stem: str, gpkg: Path) -> Dict[str, Any]:
     path = RunLayout(folder, stem).path("summary")
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        return _read_json(path)
     from pyogrio import read_info
 
     meta = read_info(str(gpkg), layer=SUMMARY_LAYER).get("layer_metadata") or {}
     if "summary_json" in meta:
-        return json.loads(meta["summary_json"])
+        try:
+            return json.loads(meta["summary_json"])
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"the summary stored in {gpkg.name} is damaged ({exc}): "
+                                    "vectorize the run again") from exc
     raise InvalidInputError(
         f"{folder} has no {stem}_summary.json and {gpkg.name} carries no summary: vectorize "
         "the run again with csbsr run/vectorize")
+
+
+def _read_json(path: Path) -> Dict[str, Any]:
+    """A JSON object file of the run folder, or a one-line error naming it."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path} is damaged or unreadable ({exc}): run `csbsr run` "
+                                "again into this folder, or restore the file") from exc
+    if not isinstance(doc, dict):
+        raise InvalidInputError(f"{path} does not hold a JSON object: run `csbsr run` again")
+    return doc
 
 
 def load_run(run_dir: Any, stem: Optional[str] = None) -> RunFolder:
@@ -176,7 +192,7 @@ def load_run(run_dir: Any, stem: Optional[str] = None) -> RunFolder:
     notes: List[str] = []
     run: Dict[str, Any] = {}
     if run_path.is_file():
-        run = json.loads(run_path.read_text(encoding="utf-8"))
+        run = _read_json(run_path)
     else:
         notes.append(f"{run_path.name} is missing: model, device and input details are "
                      "unknown.")

@@ -174,13 +174,19 @@ class Trainer:
         atomic.write_text(self.out / "run.json", json.dumps(doc, indent=2) + "\n")
 
     def _load_init(self, path: Path) -> None:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         wpath = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
         if not wpath.is_file():
             raise CheckpointError(f"--init: {wpath} does not exist; pass a phase export "
                                   "(phase_P3.safetensors) or a model file")
-        state = load_file(str(wpath))
+        try:
+            state = load_file(str(wpath))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"--init: {wpath} is not a safetensors model file "
+                                  f"({str(exc).splitlines()[0]}); pass a .safetensors export "
+                                  "of a csbsr run (pickles are never loaded)") from exc
         own = self.model.state_dict()
         missing = [k for k in own if k not in state and not k.startswith("seg_net.blurskip.")]
         unexpected = [k for k in state if k not in own]
