@@ -61,6 +61,8 @@ class Staging:
         self.stale = self.dir.exists()
         if self.stale:
             shutil.rmtree(self.dir, ignore_errors=True)
+        # the folders this run creates, removed again if it fails (no empty folder is left)
+        self.created = [p for p in (self.final_dir, *self.final_dir.parents) if not p.exists()]
         self.final_dir.mkdir(parents=True, exist_ok=True)
         self.dir.mkdir()
 
@@ -87,8 +89,13 @@ class Staging:
         return moved
 
     def abort(self) -> None:
-        """Throw every staged file away."""
+        """Throw every staged file away, and the folders this run created if still empty."""
         shutil.rmtree(self.dir, ignore_errors=True)
+        for folder in self.created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): it is someone else's now
+                break
 
     def __enter__(self) -> Staging:
         return self

@@ -206,3 +206,26 @@ def torch_threads(n: Optional[int]) -> Iterator[None]:
 def default_threads() -> int:
     """Physical-ish core count used for CPU inference."""
     return max(1, os.cpu_count() or 1)
+
+
+def free_memory_bytes(choice: DeviceChoice) -> Optional[int]:
+    """Memory a run can still use on the chosen device, in bytes (None when unknown): the
+    GPU's free memory, or the system's available memory (``MemAvailable``) on the CPU."""
+    if choice.is_gpu:
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(choice.torch_device))
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return None

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import atomic
 from ..config import to_dict
-from ..errors import OutputExistsError
+from ..errors import InvalidInputError, OutputExistsError
 from ..layout import RunLayout
 from ..model.fuse import fuse_for_inference
 from ..progress import NullProgress, Progress, check_cancelled, format_eta, report_metrics
@@ -183,17 +183,20 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
                                         progress, stack)
         row_off, col_off, height, width = aoi_region(ds, cfg.aoi)
 
-        tile_px = cfg.tile.tile_px or (GPU_TILE_PX if choice.is_gpu else CPU_TILE_PX)
         card_halo = int(getattr(card, "halo_lr_px", 0) or 0)
         halo = int(cfg.tile.overlap_px) if cfg.tile.overlap_px is not None else card_halo
         if halo < card_halo:
             progress.warn(f"overlap {halo} px is below the model's receptive-field halo "
                           f"{card_halo} px: tile seams may show")
+        # beyond the region, the halo is a reflection of it: more adds only cost
+        halo = min(halo, max(card_halo, width, height))
+        tile_px = cfg.tile.tile_px or auto_tile_px(choice.is_gpu, halo)
         batch = cfg.tile.batch or (GPU_BATCH if choice.is_gpu else CPU_BATCH)
         threshold = float(cfg.threshold if cfg.threshold is not None
                           else getattr(card, "recommended_threshold", 0.5))
         grid = plan_tiles(width, height, tile_px, halo,
                           align=int(getattr(net, "tile_align", 1)))
+        batch = _batch_that_fits(net, grid, scale, batch, choice, cfg)
 
         if info.dtype == "uint8" and cfg.value_range is None:
             norm = getattr(card, "normalisation", None)
@@ -278,6 +281,35 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         gsd_out_m=gsd_in / scale, n_tiles=grid.n_tiles, n_skipped=n_skipped, seconds=seconds,
         threshold=threshold,
     )
+
+
+def auto_tile_px(gpu: bool, halo: int) -> int:
+    """The default tile side (LR px): 128 on a CPU, 256 on a GPU, and at least ten halos
+    (rounded up to 64 px) so that the halo costs at most about 1.5x."""
+    base = GPU_TILE_PX if gpu else CPU_TILE_PX
+    return int(min(512, max(base, -(-10 * halo // 64) * 64)))
+
+
+def _batch_that_fits(net: Any, grid: TileGrid, scale: int, batch: int, choice: Any,
+                     cfg: InferenceConfig) -> int:
+    """The batch, lowered until a batch of tiles fits the device's free memory; an error
+    naming the parameters to lower when a single tile does not fit."""
+    from ..device import free_memory_bytes
+    from .memory import estimate_peak_bytes, fits
+
+    free = free_memory_bytes(choice)
+    while batch > 1 and not fits(estimate_peak_bytes(net, grid.tile_shape, scale, batch), free):
+        batch //= 2
+    need = estimate_peak_bytes(net, grid.tile_shape, scale, batch)
+    if not fits(need, free):
+        th, tw = grid.tile_shape
+        raise InvalidInputError(
+            f"one {tw}x{th} px tile (core {grid.core_w} + overlap {grid.halo} on each side) "
+            f"needs about {need / 2**30:.1f} GiB, {choice.description} has "
+            f"{float(free or 0) / 2**30:.1f} GiB free: lower --tile-px"
+            + (" or --overlap-px" if cfg.tile.overlap_px else "")
+            + " (the model needs an overlap of at least its halo)")
+    return batch
 
 
 def _run_strips(reader: TileReader, cfg: InferenceConfig, grid: TileGrid, engine: TileEngine,
