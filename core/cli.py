@@ -5,10 +5,10 @@ which adds its parser and sets ``func(args, progress) -> int``. Heavy imports (t
 rasterio...) happen inside ``func`` so ``csbsr --help`` stays fast.
 
 Exit codes: 0 success, 2 a user error (one line naming the problem and the fix; the full
-traceback with ``--debug``), 130 cancelled (Ctrl-C or SIGTERM), no partial outputs left
-behind. ``--progress json`` writes progress, warnings, the result and any error as JSON
-lines on stdout (:class:`~.progress.JsonLinesProgress`): that is how the QGIS plugin drives
-the engine in its own process.
+traceback with ``--debug``), 130 cancelled (Ctrl-C, SIGTERM or, on Windows, CTRL_BREAK),
+no partial outputs left behind. ``--progress json`` writes progress, warnings, the result
+and any error as JSON lines on stdout (:class:`~.progress.JsonLinesProgress`): that is how
+the QGIS plugin drives the engine in its own process.
 """
 from __future__ import annotations
 
@@ -80,7 +80,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         progress.cancel()  # every stage checks it; clean-up always runs before the exit
 
     previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGBREAK: what a parent process can send on Windows (CTRL_BREAK_EVENT) to cancel
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGBREAK]  # type: ignore[attr-defined]
+                                                 if hasattr(signal, "SIGBREAK") else [])
+    for sig in signals:
         try:
             previous[sig] = signal.getsignal(sig)
             signal.signal(sig, _on_signal)

@@ -6,6 +6,7 @@ from typing import Any
 
 from . import result, say
 from .detect import add_inference_arguments
+from .vectorize import add_postprocess_arguments, aoi_polygon_from_args, postprocess_from_args
 
 
 def register(sub: Any) -> None:
@@ -20,6 +21,7 @@ def register(sub: Any) -> None:
                    "longitudinal/transverse/diagonal")
     p.add_argument("--standard", choices=("d6433", "ltpp"), default="d6433",
                    help="severity standard (default ASTM D6433)")
+    add_postprocess_arguments(p)
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.set_defaults(func=_run)
 
@@ -29,9 +31,11 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     from ..vectorize.config import VectorizeConfig
     from .detect import _finish, inference_config_from_args, summary_line
 
-    vcfg = VectorizeConfig(road_azimuth_deg=args.road_azimuth, standard=args.standard)
+    vcfg = VectorizeConfig(road_azimuth_deg=args.road_azimuth, standard=args.standard,
+                           **postprocess_from_args(args))
     res = run_pipeline(args.ortho, args.out, inference_config_from_args(args), progress,
-                       vectorize_cfg=vcfg, report=not args.no_report)
+                       vectorize_cfg=vcfg, report=not args.no_report,
+                       aoi_shape=aoi_polygon_from_args(args))
     _finish(progress)
     for role, path in res.outputs.items():
         say(progress, f"{role}: {path}")

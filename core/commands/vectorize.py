@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ..errors import ConfigError
 from . import result, say
@@ -15,6 +15,64 @@ def _thresholds(text: str) -> Tuple[float, float]:
         raise argparse.ArgumentTypeError(
             f"expected two widths in mm like 5,20, got {text!r}") from exc
     return a, b
+
+
+def add_postprocess_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the measurement filters shared by ``vectorize`` and ``run`` (defaults: the
+    :class:`VectorizeConfig` defaults)."""
+    p.add_argument("--min-crack-length-cm", type=float, default=None, metavar="CM",
+                   help="drop whole cracks shorter than this, in centimetres (default 5)")
+    p.add_argument("--min-elongation", type=float, default=None, metavar="E",
+                   help="drop blobs (skeleton length^2 / area below E; default 5, 0 keeps them)")
+    p.add_argument("--lengths", choices=("grid", "ellipsoid"), default=None,
+                   help="lengths as grid distances in the raster CRS (default) or on its "
+                   "ellipsoid")
+    p.add_argument("--min-area-px", type=int, default=None, metavar="PX",
+                   help="drop mask components smaller than this, in pixels (default 20)")
+    p.add_argument("--min-length-px", type=float, default=None, metavar="PX",
+                   help="drop isolated fragments shorter than this, in pixels (default 10)")
+    p.add_argument("--simplify-px", type=float, default=None, metavar="PX",
+                   help="simplify the stored lines by this tolerance in pixels (default 0.5)")
+    p.add_argument("--aoi-polygon", default=None, metavar="WKT_FILE",
+                   help="a text file holding one WKT (multi)polygon in the raster CRS: cracks "
+                   "are measured only inside it")
+
+
+def postprocess_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    """The :class:`VectorizeConfig` keyword arguments set by :func:`add_postprocess_arguments`
+    (unset flags are left out, so the config's defaults apply)."""
+    kw: Dict[str, Any] = {}
+    if args.min_crack_length_cm is not None:
+        kw["min_crack_length_m"] = args.min_crack_length_cm / 100.0
+    for flag, key in (("min_elongation", "min_elongation"), ("lengths", "length_mode"),
+                      ("min_area_px", "min_area_px"), ("min_length_px", "min_length_px"),
+                      ("simplify_px", "simplify_px")):
+        if getattr(args, flag) is not None:
+            kw[key] = getattr(args, flag)
+    return kw
+
+
+def aoi_polygon_from_args(args: argparse.Namespace) -> Any:
+    """The shapely polygon of ``--aoi-polygon`` (None when unset).
+
+    Raises:
+        InvalidInputError: unreadable file or not a polygon.
+    """
+    if not getattr(args, "aoi_polygon", None):
+        return None
+    import shapely
+
+    from ..errors import InvalidInputError
+
+    try:
+        geom = shapely.from_wkt(open(args.aoi_polygon, encoding="utf-8").read().strip())
+    except (OSError, shapely.errors.ShapelyError) as exc:
+        raise InvalidInputError(f"cannot read the AOI polygon {args.aoi_polygon} ({exc}): "
+                                "pass a text file with one WKT polygon") from exc
+    if geom is None or geom.is_empty or geom.area <= 0:
+        raise InvalidInputError(f"{args.aoi_polygon} holds no polygon with an area: pass a "
+                                "WKT POLYGON or MULTIPOLYGON in the raster CRS")
+    return geom
 
 
 def register(subparsers: Any) -> None:
@@ -40,6 +98,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--window", type=int, default=2048, help="processing window in pixels")
     p.add_argument("--model-name", default="", help="recorded in the model_ver attribute")
     p.add_argument("--summary-json", default=None, help="also write the run summary as JSON")
+    add_postprocess_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=_run)
 
@@ -57,8 +116,10 @@ def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
         standard=args.standard,
         custom_thresholds_mm=args.custom_thresholds_mm,
         window_px=args.window,
+        **postprocess_from_args(args),
     )
-    net = vectorize_raster(args.raster, cfg, progress=progress, model_name=args.model_name)
+    net = vectorize_raster(args.raster, cfg, progress=progress, model_name=args.model_name,
+                           aoi=aoi_polygon_from_args(args))
     out = write_network(net, args.out, overwrite=args.overwrite)
     if args.summary_json:
         write_summary_json(net, args.summary_json, overwrite=args.overwrite)

@@ -38,6 +38,7 @@ from ..raster.io import (
     OutputSet,
     RasterInfo,
     describe_raster,
+    find_edge_collar,
     open_raster,
     raster_env,
     read_padded,
@@ -304,6 +305,22 @@ def _gsd_view(src: Any, info: RasterInfo, card_gsd: Optional[float], cfg: Infere
     return view, gsd * src.width / view.width, ratio
 
 
+def _edge_collar(src: Any, ds: Any, cfg: InferenceConfig, progress: Progress) -> Any:
+    """The constant border of ``src`` touching its edge (a warp collar without nodata), mapped
+    onto ``ds`` (the raster or its resampled view), said in the log; None when there is none."""
+    progress.set_status("checking the raster's border for a nodata collar")
+    collar = find_edge_collar(src, cfg.bands)
+    if collar is None:
+        return None
+    value = ", ".join(f"{v:g}" for v in collar.value)
+    progress.warn(
+        f"{Path(str(src.name)).name} has a constant border of value ({value}) touching its "
+        f"edge ({collar.fraction:.1%} of the raster) and no nodata value: treating it as "
+        "nodata (a reprojection collar). Give the raster a nodata value or an alpha band if "
+        "that border is real imagery")
+    return dataclasses.replace(collar, factor=ds.width / src.width)
+
+
 def _load_model(cfg: InferenceConfig, device: str) -> Any:
     from ..model.card import default_model_path, load_model
 
@@ -362,6 +379,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         scale = _model_scale(loaded)
         ds, gsd_in, _factor = _gsd_view(src, info, getattr(card, "input_gsd_m", None), cfg,
                                         progress, stack)
+        collar = _edge_collar(src, ds, cfg, progress)
         row_off, col_off, height, width = _aoi_region(ds, cfg.aoi)
 
         tile_px = cfg.tile.tile_px or (GPU_TILE_PX if choice.is_gpu else CPU_TILE_PX)
@@ -410,7 +428,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
                     internal_mask=True, photometric="RGB",
                     descriptions=("red", "green", "blue")))
             engine = _Engine(net, choice, batch, grid, scale, cfg.save_sr, progress)
-            reader = _Reader(ds, cfg.bands, (row_off, col_off), (lo, hi, clip))
+            reader = _Reader(ds, cfg.bands, (row_off, col_off), (lo, hi, clip), collar)
             with torch_threads(cfg.threads):
                 if getattr(net, "kernel_scope", "tile") == "raster":
                     progress.set_status("estimating the blur kernel of the raster")
@@ -469,8 +487,8 @@ class _Reader:
     """
 
     def __init__(self, ds: Any, bands: Any, offset: Tuple[int, int],
-                 norm: Tuple[float, float, bool]) -> None:
-        self.ds, self.bands = ds, bands
+                 norm: Tuple[float, float, bool], collar: Any = None) -> None:
+        self.ds, self.bands, self.collar = ds, bands, collar
         self.row_off, self.col_off = offset
         self.lo, hi, self.clip = norm
         self.inv_range = 1.0 / (hi - self.lo)
@@ -478,7 +496,7 @@ class _Reader:
     def read(self, row0: int, col0: int, h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
         """One window; see the class doc."""
         r, c = self.row_off + row0, self.col_off + col0
-        data, valid = read_padded(self.ds, self.bands, r, r + h, c, c + w)
+        data, valid = read_padded(self.ds, self.bands, r, r + h, c, c + w, self.collar)
         x = data.astype(np.float32)
         x -= self.lo
         x *= self.inv_range
