@@ -20,20 +20,18 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..layout import RunLayout
-from .model import KeyFigure, LegendItem, ReportContent, Table, ZoneInfo
+from .model import KeyFigure, ReportContent, Table, ZoneInfo
 from .runfolder import RunFolder
 from .style import (
     CRACK_TYPES,
     SEVERITIES,
-    SEVERITY_COLOURS,
-    SEVERITY_LABELS,
     TOP_COLUMNS,
     TYPE_LABELS,
     fmt,
     model_in_plain_words,
     nice_step,
+    severity_legend,
     severity_rule,
-    standard_label,
 )
 
 
@@ -248,18 +246,6 @@ def report_csv_tables(run: RunFolder, zones: Sequence[Zone], top_n: int = 10
 
 
 
-def legend(summary: Dict[str, Any]) -> List[LegendItem]:
-    """The severity classes with their width limits under the run's standard."""
-    th = summary.get("thresholds_mm") or []
-    std = standard_label(summary.get("standard", ""))
-    lim = {"L": f"< {fmt(th[0], 0)} mm", "M": f"{fmt(th[0], 0)}-{fmt(th[1], 0)} mm",
-           "H": f"> {fmt(th[1], 0)} mm"} if len(th) == 2 else {}
-    lim["NR"] = "narrower than the resolvable width"
-    return [LegendItem(s, SEVERITY_LABELS[s], SEVERITY_COLOURS[s],
-                       f"{lim.get(s, '')}{', ' + std if std and s != 'NR' else ''}")
-            for s in SEVERITIES]
-
-
 def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
                  zone_cell: Optional[float] = None, max_zones: int = 12) -> ReportContent:
     """Decide the content of the report of ``run`` (see :class:`ReportContent`).
@@ -299,7 +285,7 @@ def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
         zones=[ZoneInfo(z.zone_id, [float(v) for v in z.geometry.bounds], z.len_m,
                         dict(z.len_by_sev_m), z.n_seg, list(z.seg_ids), z.zone_id in shown)
                for z in zones],
-        legend=legend(run.summary), extent=[float(v) for v in run.bounds()],
+        legend=severity_legend(run.summary), extent=[float(v) for v in run.bounds()],
         background=run.background, notes=list(run.notes), files=sorted(files),
         crs_wkt=run.crs_wkt, version=str(run.summary.get("version", "")),
         generated=_dt_.datetime.now().isoformat(timespec="seconds"))

@@ -7,7 +7,9 @@ imports it.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+from .model import LegendItem
 
 SEVERITIES: Tuple[str, ...] = ("H", "M", "L", "NR")
 
@@ -100,6 +102,19 @@ def model_in_plain_words(card: Dict[str, Any]) -> str:
     if "non-commercial" in str(card.get("description") or "").lower():
         text += " For research and non-commercial use."
     return text
+
+
+def severity_legend(summary: Dict[str, Any]) -> List[LegendItem]:
+    """The severity classes with their width limits under the run's standard (the legend of
+    every map and report), e.g. ``Low: < 10 mm, ASTM D6433``."""
+    th = summary.get("thresholds_mm") or []
+    std = standard_label(summary.get("standard", ""))
+    lim = {"L": f"< {fmt(th[0], 0)} mm", "M": f"{fmt(th[0], 0)}-{fmt(th[1], 0)} mm",
+           "H": f"> {fmt(th[1], 0)} mm"} if len(th) == 2 else {}
+    lim["NR"] = "narrower than the resolvable width"
+    return [LegendItem(s, SEVERITY_LABELS[s], SEVERITY_COLOURS[s],
+                       f"{lim.get(s, '')}{', ' + std if std and s != 'NR' else ''}")
+            for s in SEVERITIES]
 
 
 def severity_rule(summary: Dict[str, Any]) -> str:
