@@ -1,11 +1,13 @@
-"""The provider registers its three algorithms, each with plain modeler-friendly parameters."""
+"""The provider registers its algorithms, each with plain modeler-friendly parameters; the
+plugin's menu; Diagnostics names the engine, its Python, torch and the device."""
 from __future__ import annotations
 
 import pytest
 
 pytestmark = pytest.mark.qgis
 
-IDS = ("csbsr:detectcracks", "csbsr:vectorizecracks", "csbsr:inspectcracks")
+IDS = ("csbsr:detectcracks", "csbsr:vectorizecracks", "csbsr:inspectcracks",
+       "csbsr:crackreport")
 
 
 def test_every_algorithm_is_registered(provider) -> None:
@@ -19,6 +21,7 @@ def test_every_algorithm_is_registered(provider) -> None:
         ok, message = alg.canExecute()
         assert ok, message
         assert alg.shortHelpString()
+        assert alg.helpUrl().startswith("file://") and "user-guide" in alg.helpUrl()
         names = [p.name() for p in alg.parameterDefinitions()]
         assert len(names) == len(set(names))
         assert all(n.isupper() for n in names)
@@ -36,8 +39,11 @@ def test_diagnostics_report_names_versions_and_device(qgis_app) -> None:
     from csbsr.csbsr_plugin.diagnostics import report_text
 
     text = report_text("auto")
-    for label in ("qgis", "torch", "rasterio", "shapely", "gpu", "device", "model"):
+    for label in ("qgis", "engine ", "engine python", "torch", "rasterio", "gpu", "device",
+                  "model"):
         assert any(line.startswith(label) for line in text.splitlines()), label
+    engine_line = next(line for line in text.splitlines() if line.startswith("engine "))
+    assert "CSBSR_ENGINE" in engine_line
     assert "3.22" in text or "3.2" in text
     assert "CPU" in text or "CUDA" in text
 
@@ -62,7 +68,9 @@ def test_init_gui_and_unload_with_an_interface(qgis_iface, qgis_processing) -> N
     try:
         plugin.initGui()
         assert registry.providerById("csbsr") is not None
-        assert len(plugin.actions) == 2
+        names = [a.text() for a in plugin.actions]
+        assert names == ["CSBSR crack inspection panel", "Load sample orthophoto",
+                         "CSBSR diagnostics (engine, GPU)...", "CSBSR user guide"]
         plugin.toggle_dock(True)
         assert plugin.dock is not None and plugin.dock.objectName() == "CsbsrDock"
     finally:

@@ -440,7 +440,7 @@ def test_black_collar_grows_no_border_cracks(tmp_path, monkeypatch):
 
     if not default_model_path().exists():
         pytest.skip("the shipped model is missing")
-    path, inside = _warped_sample(tmp_path, size=256)
+    path, _inside = _warped_sample(tmp_path, size=256)
     loaded = load_model(default_model_path())
     cfg = _cfg(tile=TileConfig(tile_px=128), precision="fp32")
     fixed = run_pipeline(path, tmp_path / "fixed", cfg, model=loaded, report=False)

@@ -210,7 +210,7 @@ def test_warp_collar_of_a_real_orthophoto_is_nodata(tmp_path):
         assert not (valid & ~inside).any()
         assert (~valid & inside).sum() < 0.03 * inside.sum()
         assert collar.fraction == pytest.approx((~inside).mean(), abs=0.02)
-        data, ok = read_padded(ds, (1, 2, 3), -8, 40, -8, 40, collar)
+        _data, ok = read_padded(ds, (1, 2, 3), -8, 40, -8, 40, collar)
         assert ok.shape == (48, 48) and not ok[8:40, 8:40].all()
         # a resampled view (2x finer) maps its windows onto the native runs
         half = dataclasses.replace(collar, factor=2.0)
