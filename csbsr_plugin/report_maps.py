@@ -99,7 +99,9 @@ def _labels(layer: QgsVectorLayer, field: str, size: float, colour: str) -> None
     pal.placement = QgsPalLayerSettings.Line if layer.geometryType() == 1 else \
         QgsPalLayerSettings.OverPoint
     fmt = QgsTextFormat()
-    fmt.setFont(QFont("DejaVu Sans"))
+    font = QFont("DejaVu Sans")
+    font.setBold(True)
+    fmt.setFont(font)
     fmt.setSize(size)
     fmt.setColor(QColor(colour))
     buf = QgsTextBufferSettings()
@@ -188,7 +190,7 @@ def render_report_maps(content: ReportContent, layout: RunLayout, out_dir: Path,
                                fit_extent(content.extent, boxes["overview"]),
                                boxes["overview"], out_dir / "overview.png", dpi)}
     labelled = cracks.clone()
-    _labels(labelled, "seg_id", 7, "#202020")
+    _labels(labelled, "seg_id", 8, "#000000")
     detail = [z for z in content.zones if z.detail]
     for i, z in enumerate(detail):
         if feedback is not None:

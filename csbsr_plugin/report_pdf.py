@@ -16,6 +16,7 @@ layout) then takes a fraction of a second.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -36,6 +37,7 @@ from qgis.core import (
     QgsLayoutSize,
     QgsLayoutTable,
     QgsLayoutTableColumn,
+    QgsLayoutUtils,
     QgsPrintLayout,
     QgsProcessingException,
     QgsProject,
@@ -103,7 +105,7 @@ class _Page:
 
     def table(self, header: Optional[Sequence[str]], rows: Sequence[Sequence[Any]], x: float,
               y: float, w: float, widths: Optional[Sequence[float]] = None,
-              size: float = 7.0) -> float:
+              size: float = 7.0, bold_rows: Sequence[int] = ()) -> float:
         """A manual table; cells are text or (text, background colour). Returns its bottom."""
         table = QgsLayoutItemManualTable.create(self.layout)
         table.setHeaderTextFormat(_text_format(size, True))
@@ -119,6 +121,8 @@ class _Page:
             for v in row:
                 text, colour = v if isinstance(v, tuple) else (v, None)
                 cell = QgsTableCell(str(text))
+                if len(contents) in bold_rows:
+                    cell.setTextFormat(_text_format(size + 1.5, True))
                 if colour:
                     cell.setBackgroundColor(QColor(colour))
                 cells.append(cell)
@@ -132,12 +136,7 @@ class _Page:
         self.layout.addMultiFrame(table)
         frame = QgsLayoutFrame(self.layout, table)
         self.layout.addLayoutItem(frame)
-        height = ROW_MM * (len(rows) + (1 if header else 0)) + 2.0
-        if widths:  # wrapped text takes more lines
-            extra = sum(max(0, len(str(c[0] if isinstance(c, tuple) else c)) * 1.6 /
-                            max(widths[j], 1.0) - 1) for r in rows for j, c in
-                        enumerate(r) if j < len(widths))
-            height += ROW_MM * extra
+        height = _table_height(header, rows, widths, size, 0.8) + 0.6
         self.place(frame, x, y, w, height)
         table.addFrame(frame)
         return y + height
@@ -185,6 +184,26 @@ class _Page:
             arrow.setPicturePath(svg)
             self.layout.addLayoutItem(arrow)
             self.place(arrow, x + w - 10, y + 2, 8, 12)
+
+
+def _table_height(header: Optional[Sequence[str]], rows: Sequence[Sequence[Any]],
+                  widths: Optional[Sequence[float]], size: float, margin: float) -> float:
+    """The height (mm) a manual table needs: one text line per cell, more where a fixed
+    column width wraps it."""
+    font = QFont("DejaVu Sans")
+    font.setPointSizeF(size)
+    line = QgsLayoutUtils.fontHeightMM(font)
+    total = 0.0
+    for k, row in enumerate(([header] if header else []) + list(rows)):
+        lines = 1
+        for j, v in enumerate(row):
+            if widths and j < len(widths) and widths[j] > 2 * margin:
+                text = str(v[0] if isinstance(v, tuple) else v)
+                width = QgsLayoutUtils.textWidthMM(font, text) * (1.1 if k == 0 and header
+                                                                  else 1.0)
+                lines = max(lines, int(math.ceil(width / (widths[j] - 2 * margin) - 1e-9)))
+        total += lines * line + 2 * margin + 0.3
+    return total
 
 
 def _north_arrow() -> Optional[str]:
@@ -244,19 +263,19 @@ def build_layout(content: ReportContent, maps: Dict[str, RenderedMap],
     p.label(content.title, m, m, cw, 10, 16, True)
     y = p.table(None, [[k, v] for k, v in content.title_block[1:]], m, m + 11, cw, [28, cw - 28])
     y = p.table([k.label for k in content.key_figures], [[k.text for k in content.key_figures]],
-                m, y + 3, cw) + 3
+                m, y + 3, cw, bold_rows=(0,)) + 3
     box = map_boxes(page_size)["overview"]
     if "overview" in maps:
         p.map(maps["overview"], crs, m, y, box[0], box[1], projected)
         y += box[1] + 3
     legend_rows = [[("", item.colour), f"{item.label}: {item.limits}"]
                    for item in content.legend]
-    p.label("Crack severity (median width)", m, y, 80, 5, 8.5, True)
-    p.table(None, legend_rows, m, y + 5, 80, [8, 72])
+    p.label("Crack severity (median width)", m, y, 100, 5, 8.5, True)
+    y = p.table(None, legend_rows, m, y + 5, 100, [8, 92]) + 4
     ts = content.tables.get("type_severity")
     if ts is not None:
-        p.label(ts.title, m + 86, y, cw - 86, 5, 8.5, True)
-        p.table(_header(ts), _cells(ts), m + 86, y + 5, cw - 86)
+        p.label(ts.title, m, y, cw, 5, 8.5, True)
+        p.table(_header(ts), _cells(ts), m, y + 5, cw)
     p.label(f"{footer} - page 1 of {n_pages}", m, ph - m - 4, cw, 4, 6.5, colour="#666666")
 
     p = _Page(layout, 1)
@@ -281,13 +300,13 @@ def build_layout(content: ReportContent, maps: Dict[str, RenderedMap],
         p.label(f"Zone {z.zone_id} - {content.stem}", m, m, cw, 9, 14, True)
         by = ", ".join(f"{SEVERITY_LABELS[s]} {fmt(v)} m" for s, v in z.len_by_sev_m.items()
                        if v)
-        ids = ", ".join(str(i) for i in z.seg_ids[:40]) + (" ..." if len(z.seg_ids) > 40
+        ids = ", ".join(str(sid) for sid in z.seg_ids[:40]) + (" ..." if len(z.seg_ids) > 40
                                                            else "")
         p.label(f"Crack length in the zone: {fmt(z.len_m)} m ({by or 'none'}); "
                 f"{z.n_seg} segments.\nSegment ids (longest first; labelled on the map): "
                 f"{ids}", m, m + 10, cw, 14, 8)
         p.map(maps[f"zone:{z.zone_id}"], crs, m, m + 26, zbox[0], zbox[1], projected)
-        p.table(None, legend_rows, m, m + 28 + zbox[1], 80, [8, 72])
+        p.table(None, legend_rows, m, m + 28 + zbox[1], 100, [8, 92])
         p.label(f"{footer} - page {3 + i} of {n_pages}", m, ph - m - 4, cw, 4, 6.5,
                 colour="#666666")
     layout._project = project  # keep the private project alive as long as the layout
