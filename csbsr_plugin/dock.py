@@ -216,6 +216,9 @@ class CsbsrDock(QgsDockWidget):
         self.setWidget(scroll)
 
         self.raster_combo.layerChanged.connect(self._inputs_changed)
+        # QgsMapLayerComboBox says nothing when several layers arrive at once and the first
+        # becomes current (a project loads): QComboBox does
+        self.raster_combo.currentIndexChanged.connect(self._inputs_changed)
         self.area_combo.currentIndexChanged.connect(self._area_changed)
         self.model_widget.fileChanged.connect(self._model_changed)
         self.gsd_policy_combo.currentIndexChanged.connect(self._inputs_changed)
@@ -225,7 +228,7 @@ class CsbsrDock(QgsDockWidget):
         for signal in (self.threshold_spin.valueChanged, self.out_widget.fileChanged,
                        self.sr_check.toggled, self.report_check.toggled,
                        self.standard_combo.currentIndexChanged, self.axis_spin.valueChanged,
-                       self.min_len_spin.valueChanged):
+                       self.min_len_spin.valueChanged, self.gsd_policy_combo.currentIndexChanged):
             signal.connect(self.save_settings)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
@@ -321,11 +324,13 @@ class CsbsrDock(QgsDockWidget):
         else:
             self.card_label.setText(f"<b>{html.escape(self.card.name)}</b>: "
                                     f"{html.escape(self.card.plain)}")
+        self.save_settings()
         self._inputs_changed()
 
     def _inputs_changed(self, *_args: Any) -> None:
+        # not saved here: the layer combo also changes while a project loads its layers
+        # (after its entries were read); layers are stored with the other settings
         self.gsd_label.setText(self.gsd_text())
-        self.save_settings()
         self._update_run_enabled()
 
     def gsd_text(self) -> str:
