@@ -111,9 +111,9 @@ def test_attribute_table_speaks_to_an_inspector(qgis_app, tmp_path: Path) -> Non
     from csbsr.csbsr_plugin.styling import style_layer
     from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
 
+    kinds = {"float": "double", "int": "integer", "str": "string"}
     layer = QgsVectorLayer("LineString?crs=EPSG:32633&" + "&".join(
-        f"field={f.name}:{'double' if f.type == 'float' else 'integer' if f.type == 'int' else 'string'}"
-        for f in FIELDS), "l", "memory")
+        f"field={f.name}:{kinds[f.type]}" for f in FIELDS), "l", "memory")
     feat = QgsFeature(layer.fields())
     feat.setGeometry(QgsGeometry.fromPolylineXY([QgsPointXY(0, 0), QgsPointXY(1, 1)]))
     feat["len_m"], feat["w_med_mm"], feat["sev"], feat["ctype"] = 1.23456, 7.891, "M", "trans"
