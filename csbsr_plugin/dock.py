@@ -555,6 +555,11 @@ class CsbsrDock(QgsDockWidget):
         if self.iface is None:
             return
         bar = self.iface.messageBar()
+        if getattr(self, "_bar_item", None) is not None:
+            try:  # one CSBSR message at a time: the newest run's
+                bar.popWidget(self._bar_item)
+            except RuntimeError:  # already closed by the user
+                pass
         item = bar.createMessage("CSBSR", text)
         for kind, path in links.items():
             button = QPushButton(f"Open {kind} report")
@@ -562,6 +567,7 @@ class CsbsrDock(QgsDockWidget):
                 QUrl.fromLocalFile(p)))
             item.layout().addWidget(button)
         bar.pushWidget(item, Qgis.Success, 0)
+        self._bar_item = item
 
     def add_results(self, layout: RunLayout) -> List[Any]:
         """Add the run's outputs, styled, in a new group named after the orthophoto (earlier

@@ -56,7 +56,8 @@ class CsbsrProvider(QgsProcessingProvider):
             from processing.core.ProcessingConfig import ProcessingConfig
         except ImportError:
             return
-        ProcessingConfig.removeSetting(engine.SETTING)
+        if engine.SETTING in ProcessingConfig.settings:  # unload may come twice (at exit)
+            ProcessingConfig.removeSetting(engine.SETTING)
 
     def loadAlgorithms(self) -> None:
         from .algorithms.crack_report import CrackReportAlgorithm
