@@ -226,6 +226,7 @@ class _Relay:
         self.lo, self.hi = span
         self.log_every_s = log_every_s
         self.stage: Optional[str] = None
+        self.device: Optional[str] = None
         self.last_log = time.monotonic()
         self.seen: set = set()
         self.result: Optional[Dict[str, Any]] = None
@@ -272,12 +273,13 @@ class _Relay:
         if isinstance(percent, (int, float)):
             self.feedback.setProgress(self.lo + (self.hi - self.lo) * float(percent) / 100.0)
         stage = event.get("stage")
+        device = event.get("device")
+        if device and not self.device:
+            self.device = str(device)
+            self.feedback.pushInfo(f"Device: {device}")
         if stage and stage != self.stage:
             self.stage = stage
-            label = STAGE_LABELS.get(stage, str(stage))
-            device = event.get("device")
-            self.feedback.setProgressText(f"{label}" + (f" on {device}" if device and
-                                                       stage == "detect" else ""))
+            self.feedback.setProgressText(STAGE_LABELS.get(stage, str(stage)))
             self.last_log = time.monotonic()
         elif time.monotonic() - self.last_log >= self.log_every_s and percent is not None:
             self.last_log = time.monotonic()

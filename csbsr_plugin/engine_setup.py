@@ -1,12 +1,13 @@
 """Create the engine's own Python environment, with the user's consent (dock: "Set up
 engine...").
 
-Steps, each logged to ``<env>/setup.log``: ``python -m venv <env>`` with a Python of this
-machine (never ``sys.executable`` on Windows or macOS, where it is the QGIS binary), ``pip
-install -r requirements/engine.lock.txt`` (the pinned engine dependencies shipped with the
-plugin), a ``.pth`` file that puts this plugin's folder (the ``csbsr`` package: the engine
-code and the shipped model) on the environment's path, and a ``csbsr`` launcher. Then
-``csbsr --version`` checks it and the Processing setting "CSBSR engine" points at it.
+Steps, each logged to ``<env>-setup.log`` beside the environment: ``python -m venv <env>``
+with a Python of this machine (never ``sys.executable`` on Windows or macOS, where it is the
+QGIS binary), ``pip install -r requirements/engine.lock.txt`` (the pinned engine dependencies
+shipped with the plugin), a ``.pth`` file that puts this plugin's folder (the ``csbsr``
+package: the engine code and the shipped model) on the environment's path, and a ``csbsr``
+launcher. Then ``csbsr --version`` checks it and the Processing setting "CSBSR engine" points
+at it.
 
 Nothing is installed into QGIS's own Python.
 """
@@ -66,7 +67,12 @@ def plan(env_dir: Path, lock: Path = LOCK_FILE) -> str:
             f"2. download and install the pinned packages of {lock.name} (PyTorch, rasterio, "
             f"scikit-image...) from the Python Package Index: about 1-3 GB, 5-20 minutes;\n"
             f"3. point the Processing setting 'CSBSR engine' at it.\n\n"
-            f"A log is kept in {env_dir / 'setup.log'}. Continue?")
+            f"A log is kept in {log_path(env_dir)}. Continue?")
+
+
+def log_path(env_dir: Path) -> Path:
+    """The set-up log (beside the environment, which ``venv --clear`` empties)."""
+    return env_dir.with_name(env_dir.name + "-setup.log")
 
 
 def _site_packages(python: str) -> Path:
@@ -140,17 +146,16 @@ def setup_engine(env_dir: Path, lock: Path = LOCK_FILE,
 
 
 def _run(cmd: List[str], log: Callable[[str], None], cancelled: Callable[[], bool]) -> None:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", stdin=subprocess.DEVNULL,
-                            env=engine.engine_environment())
-    assert proc.stdout is not None
-    for line in iter(proc.stdout.readline, ""):
-        log(line.rstrip())
-        if cancelled():
-            proc.terminate()
-            proc.wait()
-            raise RuntimeError("cancelled by the user")
-    if proc.wait() != 0:
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", stdin=subprocess.DEVNULL,
+                          env=engine.engine_environment()) as proc:
+        for line in iter(proc.stdout.readline, ""):  # type: ignore[union-attr]
+            log(line.rstrip())
+            if cancelled():
+                proc.terminate()
+                proc.wait()
+                raise RuntimeError("cancelled by the user")
+    if proc.returncode != 0:
         raise RuntimeError(f"'{' '.join(cmd[:4])}...' failed (exit code {proc.returncode}): "
                            "see the log")
 
@@ -167,9 +172,9 @@ class EngineSetupTask(QgsTask):
         self.error = ""
 
     def run(self) -> bool:
-        self.env_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.env_dir / "setup.log"
-        with open(log_path, "a", encoding="utf-8") as fh:
+        self.env_dir.parent.mkdir(parents=True, exist_ok=True)
+        path = log_path(self.env_dir)
+        with open(path, "a", encoding="utf-8") as fh:
             def log(text: str) -> None:
                 fh.write(text + "\n")
                 fh.flush()
@@ -180,7 +185,7 @@ class EngineSetupTask(QgsTask):
                 self.engine = setup_engine(self.env_dir, self.lock, log, self.setProgress,
                                            self.isCanceled)
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                self.error = f"{exc} (log: {log_path})"
+                self.error = f"{exc} (log: {path})"
                 log(f"== failed: {exc}")
                 return False
         return True
