@@ -148,14 +148,17 @@ class CsbsrDock(QgsDockWidget):
         self.gsd_policy_combo.addItems(GSD_POLICY_LABELS)
         form.addRow("GSD policy", self.gsd_policy_combo)
         self.standard_combo = QComboBox()
-        self.standard_combo.addItems(STANDARD_LABELS)
+        self.standard_combo.addItems([x.split(" (")[0] for x in STANDARD_LABELS])
+        self.standard_combo.setToolTip("\n".join(STANDARD_LABELS))
         form.addRow("Severity standard", self.standard_combo)
         axis = QHBoxLayout()
         self.axis_check = QCheckBox("Road / structure axis")
         self.axis_spin = QDoubleSpinBox()
         self.axis_spin.setRange(0.0, 180.0)
         self.axis_spin.setDecimals(1)
-        self.axis_spin.setSuffix(" ° from north")
+        self.axis_spin.setSuffix("°")
+        self.axis_spin.setToolTip("Degrees clockwise from north (0-180): cracks along it are "
+                                  "longitudinal, across it transverse")
         axis.addWidget(self.axis_check)
         axis.addWidget(self.axis_spin)
         form.addRow("Crack types", axis)
@@ -210,6 +213,9 @@ class CsbsrDock(QgsDockWidget):
         self.log_view.setMaximumHeight(90)
         layout.addWidget(self.log_view)
         layout.addStretch(1)
+        for combo in body.findChildren(QComboBox):  # long items must not widen the panel
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         scroll = QScrollArea()  # docked small, the panel scrolls instead of squeezing
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
@@ -311,8 +317,8 @@ class CsbsrDock(QgsDockWidget):
 
     def _axis_changed(self, *_args: Any) -> None:
         self.axis_spin.setEnabled(self.axis_check.isChecked())
-        self.axis_label.setText("" if self.axis_check.isChecked() else
-                                "Without an axis every crack type is 'unclassified'.")
+        self.axis_label.setText("Without an axis every crack type is 'unclassified'.")
+        self.axis_label.setVisible(not self.axis_check.isChecked())
         self.save_settings()
 
     def _model_changed(self, *_args: Any) -> None:
@@ -366,6 +372,8 @@ class CsbsrDock(QgsDockWidget):
             return engine.probe_engine(exe, spec).get("device", "unknown")
 
         def show(exception: Any, device: Optional[str] = None) -> None:
+            if device:
+                device = device.split(" — ")[0]  # the description; Diagnostics has the reason
             self.device_label.setText(f"will run on <b>{html.escape(device)}</b>" if device
                                       else f"<span style='color:#b00'>{exception}</span>")
 
@@ -502,8 +510,9 @@ class CsbsrDock(QgsDockWidget):
             self.report_button.setEnabled(True)
             self.add_results(layout)
             self.progress_bar.setValue(100)
+            device = str(res.get("DEVICE_USED") or "").split(" (")[0]
             text = (f"done: {res.get('N_SEGMENTS', 0)} crack segments, "
-                    f"{res.get('TOTAL_LENGTH_M', 0.0):.2f} m on {res.get('DEVICE_USED')}")
+                    f"{res.get('TOTAL_LENGTH_M', 0.0):.2f} m in total ({device})")
             self.status_label.setText(text)
             self._announce_report(res, f"{layout.stem}: {text}")
         elif cancelled:

@@ -65,13 +65,20 @@ def configure_fields(layer: QgsVectorLayer, schema: Sequence[Any],
         elif f.name in value_maps:
             pairs = [{words: code} for code, words in value_maps[f.name].items()]
             layer.setEditorWidgetSetup(idx, QgsEditorWidgetSetup("ValueMap", {"map": pairs}))
+        elif f.type == "int" and f.description.startswith("1 if"):  # a 0/1 flag
+            layer.setEditorWidgetSetup(idx, QgsEditorWidgetSetup("ValueMap", {
+                "map": [{"Yes": 1}, {"No": 0}]}))
         elif f.type == "float":
             layer.setEditorWidgetSetup(idx, QgsEditorWidgetSetup("Range", {
                 "Precision": int(f.precision), "Step": 10.0 ** -int(f.precision),
                 "Min": -1e12, "Max": 1e12, "AllowNull": True, "Style": "SpinBox"}))
+    chars = {f.name: max([len(f.alias), 6] + [len(w) for w in value_maps.get(f.name, {})
+                                               .values()]) for f in schema}
     for col in columns:
-        if col.name in hidden:
+        if col.name in hidden or col.name == "fid":  # fid: the GeoPackage's row id
             col.hidden = True
+        elif col.name in chars:
+            col.width = 16 + 7 * chars[col.name]
     table.setColumns(columns)
     layer.setAttributeTableConfig(table)
 
