@@ -374,8 +374,11 @@ class CsbsrDock(QgsDockWidget):
         def show(exception: Any, device: Optional[str] = None) -> None:
             if device:
                 device = device.split(" — ")[0]  # the description; Diagnostics has the reason
-            self.device_label.setText(f"will run on <b>{html.escape(device)}</b>" if device
-                                      else f"<span style='color:#b00'>{exception}</span>")
+            try:
+                self.device_label.setText(f"will run on <b>{html.escape(device)}</b>" if device
+                                          else f"<span style='color:#b00'>{exception}</span>")
+            except RuntimeError:  # the panel was closed meanwhile
+                pass
 
         self.device_label.setText("checking the device...")
         if wait:

@@ -64,7 +64,8 @@ class CsbsrAlgorithm(QgsProcessingAlgorithm):
         """
         created = _missing_ancestor(Path(out_dir)) if out_dir else None
         try:
-            res = engine.run_engine(args, feedback, span=span)
+            res = engine.run_engine(args, feedback, span=span) if not feedback.isCanceled() \
+                else engine.EngineResult(cancelled=True)
         except BaseException:
             _remove_empty(Path(out_dir), created) if out_dir else None
             raise

@@ -226,8 +226,6 @@ class VectorizeCracksAlgorithm(CsbsrAlgorithm):
         name = model_name_for(path)
         if name:
             args += ["--model-name", name]
-        if feedback.isCanceled():
-            return {}
         res = self.call_engine(args, feedback, work)
         if res is None or feedback.isCanceled():
             return {}

@@ -230,9 +230,12 @@ def test_results_default_to_the_project_folder(dock, ortho_layer, tmp_path: Path
     project_file = tmp_path / "site" / "inspection.qgz"
     project_file.parent.mkdir()
     assert QgsProject.instance().write(str(project_file))
-    folder = Path(dock.build_parameters()["OUTPUT_FOLDER"])
-    assert folder.parent == project_file.parent / "csbsr_results"
-    assert folder.name.startswith(Path(ortho_layer.source()).stem)
+    try:
+        folder = Path(dock.build_parameters()["OUTPUT_FOLDER"])
+        assert folder.parent == project_file.parent / "csbsr_results"
+        assert folder.name.startswith(Path(ortho_layer.source()).stem)
+    finally:
+        QgsProject.instance().clear()
 
 
 def test_settings_persist_in_the_project(dock, ortho_layer, tmp_path: Path) -> None:
@@ -265,3 +268,4 @@ def test_settings_persist_in_the_project(dock, ortho_layer, tmp_path: Path) -> N
     params = dock.build_parameters()
     assert params["ROAD_AZIMUTH"] == 12.5 and params["MIN_CRACK_LENGTH_CM"] == 20.0
     assert params["STANDARD"] == 1
+    QgsProject.instance().clear()

@@ -58,7 +58,7 @@ def test_progress_is_logged_once_per_stage(qgis_app, tiny_model: Path, real_crop
     feedback = Recording()
     feedback.progressChanged.connect(percents.append)
     res = run_engine(["run", str(real_crop), "--out", str(tmp_path / "o"), "--model",
-                      str(tiny_model), "--precision", "fp32", "--tile-px", "32"], feedback)
+                      str(tiny_model), "--precision", "fp32", "--no-report"], feedback)
     assert not res.cancelled and Path(res.outputs["cracks"]).is_file()
     assert res.summary["n_segments"] >= 0 and "CPU" in res.data["device"]
     assert texts[:2] == ["Detecting cracks", "Measuring crack lines"]

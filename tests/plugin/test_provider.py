@@ -2,6 +2,8 @@
 plugin's menu; Diagnostics names the engine, its Python, torch and the device."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.qgis
@@ -56,10 +58,13 @@ def test_diagnose_cli(capsys: pytest.CaptureFixture) -> None:
     assert "device" in out and "CPU" in out and "torch" in out
 
 
-def test_init_gui_and_unload_with_an_interface(qgis_iface, qgis_processing) -> None:
+def test_init_gui_and_unload_with_an_interface(qgis_iface, qgis_processing, tmp_path,
+                                                monkeypatch) -> None:
     import csbsr
-    from qgis.core import QgsApplication
+    from qgis.core import QgsApplication, QgsProject
 
+    monkeypatch.setenv("HOME", str(tmp_path))
+    QgsProject.instance().clear()  # unsaved: results go to ~/csbsr_results
     registry = QgsApplication.processingRegistry()
     existing = registry.providerById("csbsr")
     if existing is not None:  # the session fixture's provider: unregister it for this test
@@ -73,6 +78,12 @@ def test_init_gui_and_unload_with_an_interface(qgis_iface, qgis_processing) -> N
                          "CSBSR diagnostics (engine, GPU)...", "CSBSR user guide"]
         plugin.toggle_dock(True)
         assert plugin.dock is not None and plugin.dock.objectName() == "CsbsrDock"
+        layer = plugin.load_sample()  # the menu action: a copy outside the plugin folder
+        assert layer is not None and layer.isValid()
+        assert Path(layer.source()).parent == Path.home() / "csbsr_results" / "sample"
+        assert plugin.dock.raster_combo.currentLayer() is layer
+        assert "8 mm/px" in plugin.dock.gsd_label.text()
     finally:
         plugin.unload()
     assert registry.providerById("csbsr") is None and plugin.dock is None
+    QgsProject.instance().removeAllMapLayers()
