@@ -15,7 +15,6 @@ from typing import Any, Dict, List, Optional
 from qgis.core import (
     Qgis,
     QgsApplication,
-    QgsMapLayerProxyModel,
     QgsProcessingAlgRunnerTask,
     QgsProcessingContext,
     QgsProcessingFeatureSourceDefinition,
@@ -24,34 +23,23 @@ from qgis.core import (
     QgsRasterLayer,
     QgsVectorLayer,
 )
-from qgis.gui import QgsDockWidget, QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import Qt, QUrl, pyqtSignal
+from qgis.gui import QgsDockWidget
+from qgis.PyQt.QtCore import QUrl, pyqtSignal
 from qgis.PyQt.QtGui import QDesktopServices
 from qgis.PyQt.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from ..core.layout import RunLayout
 from . import results, settings
-from .algorithms.detect_cracks import DEVICE_LABELS, DEVICES, GSD_POLICIES, GSD_POLICY_LABELS
-from .algorithms.vectorize_cracks import STANDARD_LABELS
-from .engine_panel import EnginePanel
+from .algorithms.detect_cracks import DEVICES, GSD_POLICIES
+from .dock_widgets import AREAS  # noqa: F401 (AREAS re-exported)
+from .dock_widgets import build as build_widgets
 from .gsd import gsd_verdict, layer_gsd_mm
 from .model_card import Card, read_card
 
 ALG_ID = "csbsr:inspectcracks"
-AREAS = ("Whole layer", "Map canvas extent", "Selected polygons")
 LEVEL_COLOURS = {"ok": "#1a7f37", "info": "#555", "warning": "#b35900", "refused": "#b00"}
 
 
@@ -124,103 +112,7 @@ class CsbsrDock(QgsDockWidget):
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        self.engine_panel = EnginePanel()
-        layout.addWidget(self.engine_panel)
-        form = QFormLayout()
-        self.raster_combo = QgsMapLayerComboBox()
-        self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        form.addRow("Orthophoto", self.raster_combo)
-        self.gsd_label = self._note(form)
-        self.area_combo = QComboBox()
-        self.area_combo.addItems(AREAS)
-        form.addRow("Area", self.area_combo)
-        self.aoi_combo = QgsMapLayerComboBox()
-        self.aoi_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
-        form.addRow("Polygons", self.aoi_combo)
-        self.model_widget = QgsFileWidget()
-        self.model_widget.setFilter("CSBSR model (*.safetensors)")
-        self.model_widget.lineEdit().setPlaceholderText("shipped model")
-        form.addRow("Model", self.model_widget)
-        self.card_label = self._note(form)
-        self.gsd_policy_combo = QComboBox()
-        self.gsd_policy_combo.addItems(GSD_POLICY_LABELS)
-        form.addRow("GSD policy", self.gsd_policy_combo)
-        self.standard_combo = QComboBox()
-        self.standard_combo.addItems([x.split(" (")[0] for x in STANDARD_LABELS])
-        self.standard_combo.setToolTip("\n".join(STANDARD_LABELS))
-        form.addRow("Severity standard", self.standard_combo)
-        axis = QHBoxLayout()
-        self.axis_check = QCheckBox("Road / structure axis")
-        self.axis_spin = QDoubleSpinBox()
-        self.axis_spin.setRange(0.0, 180.0)
-        self.axis_spin.setDecimals(1)
-        self.axis_spin.setSuffix("°")
-        self.axis_spin.setToolTip("Degrees clockwise from north (0-180): cracks along it are "
-                                  "longitudinal, across it transverse")
-        axis.addWidget(self.axis_check)
-        axis.addWidget(self.axis_spin)
-        form.addRow("Crack types", axis)
-        self.axis_label = self._note(form)
-        self.min_len_spin = QDoubleSpinBox()
-        self.min_len_spin.setRange(0.0, 1000.0)
-        self.min_len_spin.setDecimals(1)
-        self.min_len_spin.setSuffix(" cm")
-        self.min_len_spin.setToolTip("Cracks shorter than this are not reported")
-        form.addRow("Minimum crack length", self.min_len_spin)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICE_LABELS)
-        form.addRow("Device", self.device_combo)
-        self.device_label = self._note(form)
-        self.device_label.setText("device: checked when the panel opens")
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.0, 0.99)
-        self.threshold_spin.setSingleStep(0.05)
-        self.threshold_spin.setDecimals(2)
-        self.threshold_spin.setSpecialValueText("model's recommended")
-        form.addRow("Threshold", self.threshold_spin)
-        self.out_widget = QgsFileWidget()
-        self.out_widget.setStorageMode(QgsFileWidget.GetDirectory)
-        form.addRow("Output folder", self.out_widget)
-        self.sr_check = QCheckBox("Also write the super-resolved image")
-        form.addRow("", self.sr_check)
-        self.report_check = QCheckBox("Create report (PDF and HTML)")
-        form.addRow("", self.report_check)
-        layout.addLayout(form)
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.report_button = QPushButton("Report")
-        self.report_button.setToolTip("PDF and HTML report of the last run")
-        self.report_button.setEnabled(False)
-        self.diag_button = QPushButton("Diagnostics")
-        self.help_button = QPushButton("Help")
-        for b in (self.run_button, self.cancel_button, self.report_button, self.diag_button,
-                  self.help_button):
-            buttons.addWidget(b)
-        layout.addLayout(buttons)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 100)
-        layout.addWidget(self.progress_bar)
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        self.status_label.setOpenExternalLinks(True)
-        layout.addWidget(self.status_label)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumHeight(90)
-        layout.addWidget(self.log_view)
-        layout.addStretch(1)
-        for combo in body.findChildren(QComboBox):  # long items must not widen the panel
-            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(10)
-        scroll = QScrollArea()  # docked small, the panel scrolls instead of squeezing
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
-        self.setWidget(scroll)
-
+        build_widgets(self)
         self.raster_combo.layerChanged.connect(self._inputs_changed)
         # QgsMapLayerComboBox says nothing when several layers arrive at once and the first
         # becomes current (a project loads): QComboBox does
@@ -244,14 +136,6 @@ class CsbsrDock(QgsDockWidget):
         self._area_changed()
         self._model_changed()
         self._axis_changed()
-
-    @staticmethod
-    def _note(form: QFormLayout) -> QLabel:
-        label = QLabel()
-        label.setWordWrap(True)
-        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        form.addRow("", label)
-        return label
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)

@@ -78,6 +78,7 @@ class ReportJob:
         self.layout, self.out_pdf, self.page_size = layout, Path(out_pdf), page_size
         self.content: Optional[ReportContent] = None
         self.maps: Dict[str, Any] = {}
+        self.pages = 0
 
     def prepare(self, alg: CsbsrAlgorithm, feedback: Any, engine_args: List[str],
                 span: tuple = (0.0, 100.0)) -> bool:

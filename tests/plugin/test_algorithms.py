@@ -324,3 +324,20 @@ def test_batch_without_load_layers_queues_nothing(provider, tiny_model: Path, re
     assert context.layersToLoadOnCompletion() == {}
     # the output folder is a complete run folder: the report needs nothing else
     assert Path(results["SUMMARY_JSON"]).is_file() and Path(results["REPORT_HTML"]).is_file()
+
+
+def test_a_too_coarse_orthophoto_is_refused_in_qgis_words(provider, shared_ortho: Path,
+                                                          tmp_path: Path) -> None:
+    """150 mm/px against the shipped model's 8 mm/px: the engine refuses before any work and
+    the message names the QGIS parameter, not the command-line flag."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    ortho = shared_ortho / "usgs_hro_colorado_201404_13SED190110_15cm.tif"
+    with pytest.raises(QgsProcessingException) as err:
+        processing.run("csbsr:detectcracks", {"INPUT": str(ortho),
+                                              "OUTPUT_FOLDER": str(tmp_path / "o")})
+    text = str(err.value)
+    assert "too coarse" in text and "Keep the orthophoto's own resolution" in text
+    assert "--gsd-policy" not in text
+    assert not (tmp_path / "o").exists()
