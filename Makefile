@@ -90,8 +90,9 @@ deploy:
 	ln -sfn "$(CURDIR)" "$(QGIS_PLUGINS)/csbsr"
 	@echo "linked $(QGIS_PLUGINS)/csbsr -> $(CURDIR); enable 'CSBSR Crack Inspection' in Plugins > Manage"
 
+# the real QGIS desktop under Xvfb: the dock, the attribute table, the report link (docs/screenshots)
 screenshot: setup
-	xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb $(PY) scripts/screenshot.py docs/screenshot.png
+	xvfb-run -a -s "-screen 0 1600x1000x24" env -u QT_QPA_PLATFORM CSBSR_ENGINE=$(CURDIR)/$(VENV)/bin/csbsr $(PY) scripts/screenshot.py docs/screenshots
 
 clean:
 	rm -rf $(VENV) build dist

@@ -5,16 +5,17 @@ which adds its parser and sets ``func(args, progress) -> int``. Heavy imports (t
 rasterio...) happen inside ``func`` so ``csbsr --help`` stays fast.
 
 Exit codes: 0 success, 2 a user error (one line naming the problem and the fix; the full
-traceback with ``--debug``), 130 cancelled (Ctrl-C or SIGTERM), no partial outputs left
-behind. ``--progress json`` writes progress, warnings, the result and any error as JSON
-lines on stdout (:class:`~.progress.JsonLinesProgress`): that is how the QGIS plugin drives
-the engine in its own process.
+traceback with ``--debug``), 130 cancelled (Ctrl-C, SIGTERM or, on Windows, CTRL_BREAK),
+no partial outputs left behind. ``--progress json`` writes progress, warnings, the result
+and any error as JSON lines on stdout (:class:`~.progress.JsonLinesProgress`): that is how
+the QGIS plugin drives the engine in its own process.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import importlib.util
+import io
 import logging
 import signal
 import sys
@@ -75,13 +76,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     json_mode = args.progress == "json"
     progress: ConsoleProgress = JsonLinesProgress() if json_mode else ConsoleProgress()
     if args.quiet or args.progress == "none":
-        progress.stream = open(__import__("os").devnull, "w")
+        progress.stream = io.StringIO()  # discarded: nothing to open or close
 
     def _on_signal(signum: int, frame: object) -> None:
         progress.cancel()  # every stage checks it; clean-up always runs before the exit
 
     previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGBREAK: what a parent process can send on Windows (CTRL_BREAK_EVENT) to cancel
+    signals = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGBREAK"):
+        signals.append(signal.SIGBREAK)
+    for sig in signals:
         try:
             previous[sig] = signal.getsignal(sig)
             signal.signal(sig, _on_signal)

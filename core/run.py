@@ -61,7 +61,8 @@ class RunResult:
 def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None,
                  progress: Optional[Progress] = None, model: Any = None,
                  vectorize_cfg: Optional[VectorizeConfig] = None,
-                 report: bool = True, sinks: Sequence[LineSink] = ()) -> RunResult:
+                 report: bool = True, sinks: Sequence[LineSink] = (),
+                 aoi_shape: Any = None) -> RunResult:
     """Run the whole job on one orthophoto into ``out_dir`` (see the module doc).
 
     Args:
@@ -74,6 +75,8 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
             threshold (the model card's unless overridden) so mask and lines agree.
         report: also write the HTML report (+ CSV tables) and the report content JSON.
         sinks: extra destinations of the crack lines.
+        aoi_shape: optional shapely (multi)polygon in the raster CRS: cracks are measured
+            only inside it (detection covers ``cfg.aoi``, a box).
 
     Raises:
         OutputExistsError: results of this orthophoto exist in ``out_dir`` and
@@ -103,7 +106,7 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
         report_metrics(progress, stage="vectorize")
         progress.set_status("vectorizing cracks")
         network = vectorize_raster(det.prob_path, vcfg, sub_progress(progress, 80.0, 93.0),
-                                   model_name=_model_name(cfg, model))
+                                   model_name=_model_name(cfg, model), aoi=aoi_shape)
         check_cancelled(progress)
         report_metrics(progress, stage="export")
         write_network(network, staging.path(layout.path("cracks")))

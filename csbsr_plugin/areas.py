@@ -64,10 +64,14 @@ def aoi_box(extent: Optional[QgsRectangle], polygons: Optional[QgsGeometry]
     return (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
 
 
-def to_shapely(geom: Optional[QgsGeometry]) -> Any:
-    """A shapely geometry from a QgsGeometry (None stays None)."""
+def write_wkt(geom: Optional[QgsGeometry], folder: Any) -> Optional[str]:
+    """Write ``geom`` as WKT into a new file in ``folder`` (the engine's ``--aoi-polygon``);
+    None stays None."""
     if geom is None:
         return None
-    import shapely
+    import tempfile
 
-    return shapely.from_wkb(bytes(geom.asWkb()))
+    fd, path = tempfile.mkstemp(prefix="csbsr_aoi_", suffix=".wkt", dir=str(folder))
+    with open(fd, "w", encoding="utf-8") as fh:
+        fh.write(geom.asWkt(17))
+    return path

@@ -1,62 +1,54 @@
-"""``CsbsrDock``: the dock panel. It builds the parameters of ``csbsr:inspectcracks``, runs
-it through ``QgsProcessingAlgRunnerTask`` and adds the styled outputs in one layer group.
+"""``CsbsrDock``: the dock panel. It builds the parameters of ``csbsr:inspectcracks``, runs it
+through ``QgsProcessingAlgRunnerTask`` (the algorithm runs the engine in its own process) and
+adds the styled outputs in one layer group named after the orthophoto.
 
-No compute logic here: the task, context and feedback are kept as attributes until the task's
+No compute here: the task, context and feedback are kept as attributes until the task's
 ``executed`` signal fires on the main thread.
 """
 from __future__ import annotations
 
-import os
+import html
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from qgis.core import (
+    Qgis,
     QgsApplication,
-    QgsMapLayerProxyModel,
     QgsProcessingAlgRunnerTask,
     QgsProcessingContext,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
-    QgsProcessingOutputLayerDefinition,
     QgsProject,
     QgsRasterLayer,
     QgsVectorLayer,
 )
-from qgis.gui import QgsDockWidget, QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
+from qgis.gui import QgsDockWidget
+from qgis.PyQt.QtCore import QUrl, pyqtSignal
+from qgis.PyQt.QtGui import QDesktopServices
 from qgis.PyQt.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
-from . import deps, settings
-from .algorithms.detect_cracks import DEVICE_LABELS, DEVICES
-from .styling import apply_style
+from ..core.layout import RunLayout
+from . import results, settings
+from .algorithms.detect_cracks import DEVICES, GSD_POLICIES
+from .dock_widgets import AREAS  # noqa: F401 (AREAS re-exported)
+from .dock_widgets import build as build_widgets
+from .gsd import gsd_verdict, layer_gsd_mm
+from .model_card import Card, read_card
 
 ALG_ID = "csbsr:inspectcracks"
-AREAS = ("Whole layer", "Map canvas extent", "Selected polygons")
+LEVEL_COLOURS = {"ok": "#1a7f37", "info": "#555", "warning": "#b35900", "refused": "#b00"}
 
 
 class RunFeedback(QgsProcessingFeedback):
-    """A Processing feedback that also emits status text and warnings as Qt signals."""
+    """A Processing feedback that also hands the engine's events (``engineEvent``: stage,
+    percent, tiles/s, ETA, device) and warnings to the dock as Qt signals."""
 
-    statusChanged = pyqtSignal(str)
+    engineEvent = pyqtSignal(object)
     warned = pyqtSignal(str)
-
-    def setProgressText(self, text: str) -> None:
-        super().setProgressText(text)
-        self.statusChanged.emit(text)
 
     def pushWarning(self, text: str) -> None:
         super().pushWarning(text)
@@ -67,10 +59,30 @@ class RunFeedback(QgsProcessingFeedback):
         self.warned.emit(text)
 
 
+def live_status(event: Dict[str, Any]) -> Optional[str]:
+    """The dock's status line for an engine event (None: keep the current one)."""
+    if event.get("event") not in ("progress", "metrics"):
+        return None
+    stage = {"detect": "detecting cracks", "vectorize": "measuring crack lines",
+             "export": "writing layers", "report": "writing the report"}.get(
+        event.get("stage"), event.get("stage") or "running")
+    bits = [f"{stage} {float(event.get('percent') or 0):.0f} %"]
+    if event.get("tiles_per_s"):
+        bits.append(f"{float(event['tiles_per_s']):.1f} tiles/s")
+    if event.get("eta_s") is not None:
+        s = int(float(event["eta_s"]))
+        bits.append(f"ETA {s // 60}:{s % 60:02d}")
+    if event.get("device"):
+        bits.append(str(event["device"]).split(" (")[0])
+    return " · ".join(bits)
+
+
 class CsbsrDock(QgsDockWidget):
-    """Orthophoto, area, model (with its card), device, threshold, output folder, Run/Cancel."""
+    """Orthophoto (with its resolution against the model's), area, model card, inspector
+    options, output folder, Run/Cancel/Report/Diagnostics/Help."""
 
     runFinished = pyqtSignal(bool)
+    reportFinished = pyqtSignal(object)
 
     def __init__(self, iface: Optional[Any] = None, parent: Optional[QWidget] = None) -> None:
         super().__init__("CSBSR crack inspection", parent)
@@ -79,120 +91,57 @@ class CsbsrDock(QgsDockWidget):
         self.task: Optional[QgsProcessingAlgRunnerTask] = None
         self.context: Optional[QgsProcessingContext] = None
         self.feedback: Optional[RunFeedback] = None
+        self.report_task: Optional[QgsProcessingAlgRunnerTask] = None
         self.algorithm: Any = None
         self.params: Dict[str, Any] = {}
         # extra Processing parameters passed through unchanged (e.g. {"TILE_PX": 256}); the
-        # panel shows the common ones, the toolbox dialog has all of them
+        # panel shows the inspector's options, the toolbox dialog has all of them
         self.advanced: Dict[str, Any] = {}
+        self.card: Optional[Card] = None
+        self.last_run: Optional[RunLayout] = None
         self.last_group: Any = None
         self.last_layers: List[Any] = []
+        self.last_report: Dict[str, str] = {}
         self._loading = False
+        self._probed = False
         self._build()
         self.load_settings()
         project = QgsProject.instance()
         project.readProject.connect(self.load_settings)
         project.cleared.connect(self.load_settings)
-        self.missing = deps.missing_message()
-        self._show_dependencies()
-        if not self.missing:
-            QTimer.singleShot(0, self.refresh_device)
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        form = QFormLayout()
-        self.raster_combo = QgsMapLayerComboBox()
-        self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        form.addRow("Orthophoto", self.raster_combo)
-        self.area_combo = QComboBox()
-        self.area_combo.addItems(AREAS)
-        form.addRow("Area", self.area_combo)
-        self.aoi_combo = QgsMapLayerComboBox()
-        self.aoi_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
-        form.addRow("Polygons", self.aoi_combo)
-        self.model_widget = QgsFileWidget()
-        self.model_widget.setFilter("CSBSR model (*.safetensors)")
-        self.model_widget.lineEdit().setPlaceholderText("shipped default model")
-        form.addRow("Model", self.model_widget)
-        self.card_label = QLabel()
-        self.card_label.setWordWrap(True)
-        self.card_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        form.addRow("", self.card_label)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICE_LABELS)
-        form.addRow("Device", self.device_combo)
-        self.device_label = QLabel("device: not checked yet")
-        self.device_label.setWordWrap(True)
-        form.addRow("", self.device_label)
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.0, 0.99)
-        self.threshold_spin.setSingleStep(0.05)
-        self.threshold_spin.setDecimals(2)
-        self.threshold_spin.setSpecialValueText("model's recommended")
-        form.addRow("Threshold", self.threshold_spin)
-        self.out_widget = QgsFileWidget()
-        self.out_widget.setStorageMode(QgsFileWidget.GetDirectory)
-        self.out_widget.lineEdit().setPlaceholderText("next to the orthophoto (csbsr_results)")
-        form.addRow("Output folder", self.out_widget)
-        self.sr_check = QCheckBox("Also write the super-resolved image")
-        form.addRow("", self.sr_check)
-        layout.addLayout(form)
-
-        self.deps_box = QGroupBox("Missing Python packages")
-        deps_layout = QVBoxLayout(self.deps_box)
-        self.deps_text = QPlainTextEdit()
-        self.deps_text.setReadOnly(True)
-        self.deps_text.setMaximumHeight(160)
-        deps_layout.addWidget(self.deps_text)
-        layout.addWidget(self.deps_box)
-
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.diag_button = QPushButton("Diagnostics")
-        self.report_button = QPushButton("Report")
-        self.report_button.setToolTip("PDF inspection report of the last run (csbsr:crackreport)")
-        self.report_button.setEnabled(False)
-        for b in (self.run_button, self.cancel_button, self.report_button, self.diag_button):
-            buttons.addWidget(b)
-        layout.addLayout(buttons)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 100)
-        self.progress_bar.setValue(0)
-        layout.addWidget(self.progress_bar)
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        layout.addWidget(self.status_label)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumHeight(90)
-        layout.addWidget(self.log_view)
-        layout.addStretch(1)
-        self.setWidget(body)
-
+        build_widgets(self)
+        self.raster_combo.layerChanged.connect(self._inputs_changed)
+        # QgsMapLayerComboBox says nothing when several layers arrive at once and the first
+        # becomes current (a project loads): QComboBox does
+        self.raster_combo.currentIndexChanged.connect(self._inputs_changed)
         self.area_combo.currentIndexChanged.connect(self._area_changed)
         self.model_widget.fileChanged.connect(self._model_changed)
-        self.device_combo.currentIndexChanged.connect(self.refresh_device)
-        # the layer combos also change while a project loads its layers (after its entries
-        # were read), so they are saved on Run, not on every change
+        self.gsd_policy_combo.currentIndexChanged.connect(self._inputs_changed)
+        self.axis_check.toggled.connect(self._axis_changed)
+        self.device_combo.currentIndexChanged.connect(lambda *_: self.refresh_device())
+        self.engine_panel.changed.connect(self._update_run_enabled)
         for signal in (self.threshold_spin.valueChanged, self.out_widget.fileChanged,
-                       self.sr_check.toggled):
+                       self.sr_check.toggled, self.report_check.toggled,
+                       self.standard_combo.currentIndexChanged, self.axis_spin.valueChanged,
+                       self.min_len_spin.valueChanged, self.gsd_policy_combo.currentIndexChanged):
             signal.connect(self.save_settings)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.diag_button.clicked.connect(self.show_diagnostics)
         self.report_button.clicked.connect(self.make_report)
+        self.help_button.clicked.connect(self.show_help)
         self._area_changed()
         self._model_changed()
+        self._axis_changed()
 
-    def _show_dependencies(self) -> None:
-        self.deps_box.setVisible(bool(self.missing))
-        self.deps_text.setPlainText(self.missing)
-        self.run_button.setEnabled(not self.missing)
-        if self.missing:
-            self.device_label.setText("device: unknown until the missing packages are installed")
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._probed:  # the engine starts torch: only once the panel is seen
+            self._probed = True
+            self.refresh_device()
 
     # ------------------------------------------------------------------ settings
     def load_settings(self, *_args: Any) -> None:
@@ -212,8 +161,17 @@ class CsbsrDock(QgsDockWidget):
             self.threshold_spin.setValue(float(values["threshold"]))
             self.out_widget.setFilePath(values["out_dir"])
             self.sr_check.setChecked(bool(values["save_sr"]))
+            self.report_check.setChecked(bool(values["create_report"]))
+            self.gsd_policy_combo.setCurrentIndex(int(values["gsd_policy"]))
+            self.standard_combo.setCurrentIndex(int(values["standard"]))
+            self.axis_check.setChecked(bool(values["use_axis"]))
+            self.axis_spin.setValue(float(values["axis_deg"]))
+            self.min_len_spin.setValue(float(values["min_len_cm"]))
         finally:
             self._loading = False
+        self.out_widget.lineEdit().setPlaceholderText(
+            str(settings.default_output_base(QgsProject.instance())))
+        self._inputs_changed()
 
     def current_values(self) -> Dict[str, Any]:
         """The widget values as settings."""
@@ -224,6 +182,11 @@ class CsbsrDock(QgsDockWidget):
             "aoi_layer": aoi.id() if aoi else "", "model": self.model_widget.filePath(),
             "device": self.device_combo.currentIndex(), "threshold": self.threshold_spin.value(),
             "out_dir": self.out_widget.filePath(), "save_sr": self.sr_check.isChecked(),
+            "create_report": self.report_check.isChecked(),
+            "gsd_policy": self.gsd_policy_combo.currentIndex(),
+            "standard": self.standard_combo.currentIndex(),
+            "use_axis": self.axis_check.isChecked(), "axis_deg": self.axis_spin.value(),
+            "min_len_cm": self.min_len_spin.value(),
         }
 
     def save_settings(self, *_args: Any) -> None:
@@ -231,59 +194,87 @@ class CsbsrDock(QgsDockWidget):
         if not self._loading:
             settings.save(QgsProject.instance(), self.current_values())
 
-    # ------------------------------------------------------------------ model and device
+    # ------------------------------------------------------------------ inputs
     def _area_changed(self, *_args: Any) -> None:
         self.aoi_combo.setEnabled(self.area_combo.currentIndex() == 2)
         self.save_settings()
 
-    def _model_changed(self, *_args: Any) -> None:
-        self.card_label.setText(self.model_card_text())
+    def _axis_changed(self, *_args: Any) -> None:
+        self.axis_spin.setEnabled(self.axis_check.isChecked())
+        self.axis_label.setText("Without an axis every crack type is 'unclassified'.")
+        self.axis_label.setVisible(not self.axis_check.isChecked())
         self.save_settings()
 
-    def model_card_text(self) -> str:
-        """One paragraph on the chosen model's card (scale, input GSD, threshold, metrics)."""
-        from ..core.errors import CsbsrError
-        from ..core.model.card import default_model_path, read_card
-
-        path = self.model_widget.filePath() or str(default_model_path())
+    def _model_changed(self, *_args: Any) -> None:
         try:
-            card = read_card(path)
-        except CsbsrError as exc:
-            return f"<span style='color:#b00'>{exc}</span>"
-        gsd = (f"{card.input_gsd_m * 1000:.3g} mm/px" if card.input_gsd_m else "any GSD")
-        flat = []
-        for key, value in card.metrics.items():  # one level of nesting ({"val": {...}})
-            items = value.items() if isinstance(value, dict) else [(key, value)]
-            flat += [(k, v) for k, v in items
-                     if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        metrics = ", ".join(f"{k} {v:.3g}" for k, v in flat[:5])
-        text = (f"<b>{Path(path).stem}</b>: x{card.scale} super-resolution, input {gsd}, "
-                f"threshold {card.recommended_threshold:.2f}")
-        if metrics:
-            text += f"<br>validation: {metrics}"
-        return text
+            self.card = read_card(self.model_widget.filePath() or None)
+        except ValueError as exc:
+            self.card = None
+            self.card_label.setText(f"<span style='color:#b00'>{html.escape(str(exc))}</span>")
+        else:
+            self.card_label.setText(f"<b>{html.escape(self.card.name)}</b>: "
+                                    f"{html.escape(self.card.plain)}")
+        self.save_settings()
+        self._inputs_changed()
+
+    def _inputs_changed(self, *_args: Any) -> None:
+        # not saved here: the layer combo also changes while a project loads its layers
+        # (after its entries were read); layers are stored with the other settings
+        self.gsd_label.setText(self.gsd_text())
+        self._update_run_enabled()
+
+    def gsd_text(self) -> str:
+        """The orthophoto's GSD against the model's, in words (HTML, coloured by level)."""
+        layer = self.raster_combo.currentLayer()
+        if not isinstance(layer, QgsRasterLayer) or self.card is None:
+            return ""
+        v = gsd_verdict(layer_gsd_mm(layer), self.card.input_gsd_mm, self.card.scale,
+                        GSD_POLICIES[self.gsd_policy_combo.currentIndex()])
+        return f"<span style='color:{LEVEL_COLOURS[v.level]}'>{html.escape(v.text)}</span>"
+
+    def _update_run_enabled(self) -> None:
+        ready = (self.task is None and self.card is not None
+                 and self.engine_panel.engine() is not None
+                 and isinstance(self.raster_combo.currentLayer(), QgsRasterLayer))
+        self.run_button.setEnabled(ready)
 
     def device_spec(self) -> str:
         """The device parameter value ("auto", "cpu" or "cuda")."""
         return DEVICES[self.device_combo.currentIndex()]
 
-    def refresh_device(self, *_args: Any) -> None:
-        """Show which device a run would use (imports torch on first call)."""
+    def refresh_device(self, wait: bool = False) -> None:
+        """Ask the engine which device a run would use (in the background unless ``wait``)."""
         self.save_settings()
-        if self.missing:
+        from . import engine
+
+        exe, spec = engine.find_engine(), self.device_spec()
+        if exe is None:
+            self.device_label.setText("device: unknown until an engine is set up")
             return
-        from ..core.errors import CsbsrError
-        from . import native_libs
 
-        native_libs.isolate()
-        try:
-            from ..core.device import resolve_device
+        def probe(_task: Any = None) -> str:
+            return engine.probe_engine(exe, spec).get("device", "unknown")
 
-            choice = resolve_device(self.device_spec())
-            text = f"will run on <b>{choice.description}</b>"
-        except CsbsrError as exc:
-            text = f"<span style='color:#b00'>{exc}</span>"
-        self.device_label.setText(text)
+        def show(exception: Any, device: Optional[str] = None) -> None:
+            if device:
+                device = device.split(" — ")[0]  # the description; Diagnostics has the reason
+            try:
+                self.device_label.setText(f"will run on <b>{html.escape(device)}</b>" if device
+                                          else f"<span style='color:#b00'>{exception}</span>")
+            except RuntimeError:  # the panel was closed meanwhile
+                pass
+
+        self.device_label.setText("checking the device...")
+        if wait:
+            try:
+                show(None, probe())
+            except Exception as exc:
+                show(exc)
+            return
+        from qgis.core import QgsTask
+
+        self._device_task = QgsTask.fromFunction("CSBSR device check", probe, on_finished=show)
+        QgsApplication.taskManager().addTask(self._device_task)
 
     def show_diagnostics(self) -> None:
         """Open the diagnostics report."""
@@ -292,16 +283,18 @@ class CsbsrDock(QgsDockWidget):
         self._diag = show_report_dialog(self, self.device_spec(),
                                         self.model_widget.filePath() or None)
 
+    def show_help(self) -> None:
+        """Open the user guide."""
+        from .help import open_guide
+
+        open_guide("the-dock-panel")
+
     # ------------------------------------------------------------------ running
     def output_folder(self, raster_path: str) -> Path:
         """The run folder: ``<output folder>/<stem>_<YYYYmmdd-HHMMSS>`` (never overwrites)."""
-        base = self.out_widget.filePath()
-        if not base:
-            base = str(Path(raster_path).parent / "csbsr_results")
-            if not os.access(Path(raster_path).parent, os.W_OK):
-                base = str(Path.home() / "csbsr_results")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        return Path(base) / f"{Path(raster_path).stem}_{stamp}"
+        base = self.out_widget.filePath() or str(
+            settings.default_output_base(QgsProject.instance()))
+        return Path(base) / f"{Path(raster_path).stem}_{time.strftime('%Y%m%d-%H%M%S')}"
 
     def build_parameters(self) -> Dict[str, Any]:
         """The ``csbsr:inspectcracks`` parameters of the current widget values.
@@ -314,17 +307,20 @@ class CsbsrDock(QgsDockWidget):
             raise ValueError("choose an orthophoto (a raster layer) first")
         if layer.providerType() != "gdal":
             raise ValueError(f"'{layer.name()}' is not a file: export it to GeoTIFF first")
+        if self.card is None:
+            raise ValueError("choose a valid model (see the message under Model)")
         path = layer.source().split("|")[0]
-        folder = self.output_folder(path)
-        stem = Path(path).stem
         params: Dict[str, Any] = {
             "INPUT": path, "DEVICE": self.device_combo.currentIndex(),
-            "SAVE_SR": self.sr_check.isChecked(), "OUTPUT_FOLDER": str(folder),
-            # one GeoPackage with the layer names of `csbsr run`, so that the run folder is
-            # a complete run (the report reads crack_seg / crack_node)
-            "OUTPUT_LINES": _gpkg_layer(folder / f"{stem}_cracks.gpkg", "crack_seg"),
-            "OUTPUT_NODES": _gpkg_layer(folder / f"{stem}_nodes.gpkg", "crack_node"),
+            "GSD_POLICY": self.gsd_policy_combo.currentIndex(),
+            "STANDARD": self.standard_combo.currentIndex(),
+            "MIN_CRACK_LENGTH_CM": self.min_len_spin.value(),
+            "SAVE_SR": self.sr_check.isChecked(),
+            "CREATE_REPORT": self.report_check.isChecked(),
+            "OUTPUT_FOLDER": str(self.output_folder(path)),
         }
+        if self.axis_check.isChecked():
+            params["ROAD_AZIMUTH"] = self.axis_spin.value()
         if self.model_widget.filePath():
             params["MODEL"] = self.model_widget.filePath()
         if self.threshold_spin.value() > 0:
@@ -346,124 +342,135 @@ class CsbsrDock(QgsDockWidget):
         params.update(self.advanced)
         return params
 
+    def _start(self, alg_id: str, params: Dict[str, Any], on_done: Any) -> Any:
+        algorithm = QgsApplication.processingRegistry().createAlgorithmById(alg_id)
+        if algorithm is None:
+            raise ValueError("the csbsr Processing provider is not registered")
+        context = QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        feedback = RunFeedback()
+        task = QgsProcessingAlgRunnerTask(algorithm, params, context, feedback)
+        task.executed.connect(on_done)
+        QgsApplication.taskManager().addTask(task)
+        return algorithm, context, feedback, task
+
     def run(self) -> bool:
         """Start ``csbsr:inspectcracks`` as a background task; return True if started."""
         if self.task is not None:
             return False
         try:
             params = self.build_parameters()
+            self.params = params
+            self.save_settings()
+            self.log_view.clear()
+            self.progress_bar.setValue(0)
+            self.status_label.setText("starting the engine...")
+            self.algorithm, self.context, self.feedback, self.task = self._start(
+                ALG_ID, params, self._on_executed)
         except ValueError as exc:
-            self.status_label.setText(f"<span style='color:#b00'>{exc}</span>")
+            self.status_label.setText(f"<span style='color:#b00'>{html.escape(str(exc))}</span>")
             return False
-        self.algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALG_ID)
-        if self.algorithm is None:
-            self.status_label.setText("the csbsr Processing provider is not registered")
-            return False
-        self.params = params
-        self.save_settings()
-        self.context = QgsProcessingContext()
-        self.context.setProject(QgsProject.instance())
-        self.context.setEllipsoid(QgsProject.instance().ellipsoid())
-        self.feedback = RunFeedback()
         self.feedback.progressChanged.connect(lambda p: self.progress_bar.setValue(int(p)))
-        self.feedback.statusChanged.connect(self.status_label.setText)
+        self.feedback.engineEvent.connect(self._engine_event)
         self.feedback.warned.connect(self.log_view.appendPlainText)
-        self.task = QgsProcessingAlgRunnerTask(self.algorithm, params, self.context,
-                                               self.feedback)
-        self.task.executed.connect(self._on_executed)
-        self.log_view.clear()
-        self.progress_bar.setValue(0)
-        self.status_label.setText("starting...")
-        self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        QgsApplication.taskManager().addTask(self.task)
+        self._update_run_enabled()
         return True
 
+    def _engine_event(self, event: Dict[str, Any]) -> None:
+        text = live_status(event)
+        if text and self.task is not None:
+            self.status_label.setText(text)
+
     def cancel(self) -> None:
-        """Ask the running task to stop (no output file is left)."""
+        """Ask the running task to stop (the engine leaves no file)."""
         if self.feedback is not None:
             self.feedback.cancel()
             self.status_label.setText("cancelling...")
 
-    def _on_executed(self, ok: bool, results: Dict[str, Any]) -> None:
+    def _on_executed(self, ok: bool, res: Dict[str, Any]) -> None:
         cancelled = self.feedback is not None and self.feedback.isCanceled()
-        success = bool(ok and results and not cancelled)
+        success = bool(ok and res and not cancelled)
         if success:
-            self.last_run_folder = Path(str(self.params["OUTPUT_FOLDER"]))
+            layout = RunLayout.for_input(self.params["INPUT"], self.params["OUTPUT_FOLDER"])
+            self.last_run = layout
             self.report_button.setEnabled(True)
-            self.add_results(results)
-            self.status_label.setText(
-                f"done: {results.get('N_SEGMENTS', 0)} crack segments, "
-                f"{results.get('TOTAL_LENGTH_M', 0.0):.2f} m on {results.get('DEVICE_USED')}")
+            self.add_results(layout)
             self.progress_bar.setValue(100)
+            device = str(res.get("DEVICE_USED") or "").split(" (")[0]
+            text = (f"done: {res.get('N_SEGMENTS', 0)} crack segments, "
+                    f"{res.get('TOTAL_LENGTH_M', 0.0):.2f} m in total ({device})")
+            self.status_label.setText(text)
+            self._announce_report(res, f"{layout.stem}: {text}")
         elif cancelled:
-            self.status_label.setText("cancelled: no output was written")
+            self.status_label.setText("cancelled: nothing was written")
+            self.progress_bar.setValue(0)
         else:
             self.status_label.setText("<span style='color:#b00'>failed: see the messages "
-                                      "below and the Processing log</span>")
+                                      "below</span>")
         self.task = self.context = self.feedback = self.algorithm = None
-        self.run_button.setEnabled(not self.missing)
         self.cancel_button.setEnabled(False)
+        self._update_run_enabled()
         self.runFinished.emit(success)
 
-    def make_report(self) -> Optional[Path]:
-        """Write the PDF report of the last run with ``csbsr:crackreport``; return its path.
-
-        The layout export must run on the main thread (the algorithm is flagged so), which is
-        where this button handler runs; it takes a few seconds.
-        """
-        folder = getattr(self, "last_run_folder", None)
-        if folder is None:
+    def make_report(self) -> bool:
+        """Write the PDF and HTML report of the last run in the background
+        (``csbsr:crackreport``); ``reportFinished`` fires with the PDF path (None: failed)."""
+        if self.last_run is None or self.report_task is not None:
             self.status_label.setText("run an inspection first")
-            return None
-        import processing
-        from qgis.core import QgsProcessingException
+            return False
+        params = {"RUN_DIR": str(self.last_run.folder), "STEM": self.last_run.stem}
+        self.status_label.setText("writing the report...")
+        self.report_button.setEnabled(False)
+        _alg, self._report_context, self._report_feedback, self.report_task = self._start(
+            "csbsr:crackreport", params, self._report_done)
+        self._report_feedback.warned.connect(self.log_view.appendPlainText)
+        return True
 
-        out = folder / f"{folder.name}_report.pdf"
-        self.status_label.setText("writing the PDF report...")
-        try:
-            res = processing.run("csbsr:crackreport", {"RUN_DIR": str(folder),
-                                                        "OUTPUT": str(out)})
-        except QgsProcessingException as exc:
-            self.status_label.setText(f"<span style='color:#b00'>report failed: {exc}</span>")
-            return None
-        self.status_label.setText(f"report: {res['OUTPUT']} ({res.get('PAGES')} pages)")
-        return Path(res["OUTPUT"])
+    def _report_done(self, ok: bool, res: Dict[str, Any]) -> None:
+        self.report_task = None
+        self.report_button.setEnabled(True)
+        pdf = res.get("REPORT_PDF") if ok else None
+        if pdf:
+            self._announce_report(res, f"report of {Path(pdf).stem}")
+        else:
+            self.status_label.setText("<span style='color:#b00'>the report failed: see the "
+                                      "messages below</span>")
+        self.reportFinished.emit(pdf)
 
-    def add_results(self, results: Dict[str, Any]) -> List[Any]:
-        """Add the outputs to a new layer group at the top of the tree, styled."""
-        project = QgsProject.instance()
-        stem = Path(str(results["PROB"])).stem[: -len("_prob")]
-        group = project.layerTreeRoot().insertGroup(
-            0, f"CSBSR {stem} {time.strftime('%H:%M:%S')}")
-        layers = []
-        specs = [
-            ("OUTPUT_LINES", "crack lines", "ogr", "crack_lines", True),
-            ("OUTPUT_NODES", "crack nodes", "ogr", "crack_nodes", False),
-            ("PROB", "crack probability", "gdal", "crack_prob", True),
-            ("MASK", "crack mask", "gdal", "crack_mask", False),
-            ("SR", "super-resolved", "gdal", "crack_sr", True),
-        ]
-        for key, name, provider, style, visible in specs:
-            path = results.get(key)
-            if not path:
-                continue
-            cls = QgsVectorLayer if provider == "ogr" else QgsRasterLayer
-            layer = cls(str(path), f"{stem} {name}", provider)
-            if not layer.isValid():
-                self.log_view.appendPlainText(f"could not load {path}")
-                continue
-            apply_style(layer, style)
-            project.addMapLayer(layer, False)
-            node = group.addLayer(layer)
-            node.setItemVisibilityChecked(visible)
-            if key == "OUTPUT_LINES" or key == "PROB":
-                node.setExpanded(key == "OUTPUT_LINES")
-            else:
-                node.setExpanded(False)
-            layers.append(layer)
-        self.last_group, self.last_layers = group, layers
-        return layers
+    def _announce_report(self, res: Dict[str, Any], text: str) -> None:
+        """Link the reports in the panel and in QGIS's message bar."""
+        links = {k: str(res[key]) for k, key in (("PDF", "REPORT_PDF"), ("HTML", "REPORT_HTML"))
+                 if res.get(key) and Path(str(res[key])).is_file()}
+        self.last_report = links
+        if not links:
+            return
+        anchors = " · ".join(f"<a href='{QUrl.fromLocalFile(p).toString()}'>{k} report</a>"
+                             for k, p in links.items())
+        self.status_label.setText(f"{html.escape(text)}<br>{anchors}")
+        if self.iface is None:
+            return
+        bar = self.iface.messageBar()
+        if getattr(self, "_bar_item", None) is not None:
+            try:  # one CSBSR message at a time: the newest run's
+                bar.popWidget(self._bar_item)
+            except RuntimeError:  # already closed by the user
+                pass
+        item = bar.createMessage("CSBSR", text)
+        for kind, path in links.items():
+            button = QPushButton(f"Open {kind} report")
+            button.clicked.connect(lambda _c=False, p=path: QDesktopServices.openUrl(
+                QUrl.fromLocalFile(p)))
+            item.layout().addWidget(button)
+        bar.pushWidget(item, Qgis.Success, 0)
+        self._bar_item = item
+
+    def add_results(self, layout: RunLayout) -> List[Any]:
+        """Add the run's outputs, styled, in a new group named after the orthophoto (earlier
+        run groups are hidden)."""
+        self.last_layers = results.add_run(QgsProject.instance(), layout)
+        self.last_group = results.run_group(QgsProject.instance(), layout)
+        return self.last_layers
 
     def shutdown(self) -> None:
         """Cancel a running task (called by the plugin's ``unload``)."""
@@ -476,10 +483,3 @@ class CsbsrDock(QgsDockWidget):
                 signal.disconnect(slot)
             except TypeError:
                 pass
-
-
-def _gpkg_layer(path: Path, layer: str) -> QgsProcessingOutputLayerDefinition:
-    """A Processing destination: a new GeoPackage holding one layer named ``layer``."""
-    dest = QgsProcessingOutputLayerDefinition(str(path))
-    dest.createOptions = {"layerName": layer}
-    return dest

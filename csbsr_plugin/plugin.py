@@ -1,8 +1,10 @@
-"""``CsbsrPlugin``: registers the Processing provider; in the desktop adds the dock and menu.
+"""``CsbsrPlugin``: registers the Processing provider; in the desktop adds the dock and menu
+(panel, "Load sample orthophoto", diagnostics, user guide).
 
-``__init__`` and ``initProcessing`` never touch the GUI nor import torch, so ``qgis_process``
-(where ``iface`` is None and only ``initProcessing`` is called) and a QGIS without torch load
-the plugin.
+Nothing here (nor anywhere in the plugin) imports torch or the engine's other wheels: the
+engine runs in its own Python environment (``engine.py``), so QGIS's Python needs none of them.
+``__init__`` and ``initProcessing`` never touch the GUI, so ``qgis_process`` (where ``iface`` is
+None and only ``initProcessing`` is called) loads the plugin.
 """
 from __future__ import annotations
 
@@ -63,9 +65,13 @@ class CsbsrPlugin:
         show = QAction(icon, "CSBSR crack inspection panel", self.iface.mainWindow())
         show.setCheckable(True)
         show.triggered.connect(self.toggle_dock)
-        diag = QAction("CSBSR diagnostics (versions, GPU)...", self.iface.mainWindow())
+        sample = QAction("Load sample orthophoto", self.iface.mainWindow())
+        sample.triggered.connect(self.load_sample)
+        diag = QAction("CSBSR diagnostics (engine, GPU)...", self.iface.mainWindow())
         diag.triggered.connect(self.show_diagnostics)
-        for action in (show, diag):
+        guide = QAction("CSBSR user guide", self.iface.mainWindow())
+        guide.triggered.connect(self.show_guide)
+        for action in (show, sample, diag, guide):
             self.iface.addPluginToRasterMenu(self.menu_name, action)
             self.actions.append(action)
         self.iface.addToolBarIcon(show)
@@ -91,7 +97,39 @@ class CsbsrPlugin:
         """Show the diagnostics report in a dialog."""
         from .diagnostics import show_report_dialog
 
-        show_report_dialog(self.iface.mainWindow() if self.iface else None)
+        self._diag = show_report_dialog(self.iface.mainWindow() if self.iface else None)
+
+    def show_guide(self) -> None:
+        """Open the user guide shipped with the plugin."""
+        from .help import open_guide
+
+        open_guide()
+
+    def load_sample(self) -> Any:
+        """Add the shipped sample orthophoto (a copy in the results folder, so QGIS never
+        writes beside the plugin's files), zoom to it and choose it in the panel."""
+        import shutil
+
+        from qgis.core import QgsProject, QgsRasterLayer
+
+        from .paths import SAMPLE_ORTHO
+        from .settings import default_output_base
+
+        target = default_output_base(QgsProject.instance()) / "sample" / SAMPLE_ORTHO.name
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(SAMPLE_ORTHO, target)
+        layer = QgsRasterLayer(str(target), "sample orthophoto", "gdal")
+        if not layer.isValid():
+            return None
+        QgsProject.instance().addMapLayer(layer)
+        if self.iface is not None:
+            self.iface.mapCanvas().setExtent(layer.extent())
+            self.iface.mapCanvas().refresh()
+        dock = self._ensure_dock()
+        dock.raster_combo.setLayer(layer)
+        dock.setVisible(True)
+        return layer
 
     def unload(self) -> None:
         """Undo everything: running task, dock, actions, provider, log handler."""

@@ -1,4 +1,7 @@
-"""``CsbsrProvider``: the Processing provider ``csbsr`` with an explicit algorithm list."""
+"""``CsbsrProvider``: the Processing provider ``csbsr`` with an explicit algorithm list, and its
+Processing setting "CSBSR engine" (the ``csbsr`` executable the algorithms run; see
+``engine.py``).
+"""
 from __future__ import annotations
 
 import logging
@@ -6,17 +9,15 @@ import logging
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from . import engine
 from .paths import ICON_PATH
 
 log = logging.getLogger(__name__)
 
 
 class CsbsrProvider(QgsProcessingProvider):
-    """Provider id ``csbsr``: ``detectcracks``, ``vectorizecracks``, ``inspectcracks``
-    (and ``crackreport`` when its module is present).
-
-    Loading the algorithms imports neither torch nor the engine's heavy modules.
-    """
+    """Provider id ``csbsr``: ``detectcracks``, ``vectorizecracks``, ``inspectcracks``,
+    ``crackreport``. Loading it imports nothing of the engine's native wheels."""
 
     def id(self) -> str:
         return "csbsr"
@@ -32,17 +33,38 @@ class CsbsrProvider(QgsProcessingProvider):
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))
 
+    def load(self) -> bool:
+        """Register the "CSBSR engine" setting (Settings > Options > Processing >
+        Providers), then the algorithms."""
+        try:
+            from processing.core.ProcessingConfig import ProcessingConfig, Setting
+        except ImportError:  # Processing's Python plugin is not loaded
+            log.debug("no ProcessingConfig: the engine setting is read from QgsSettings")
+        else:
+            ProcessingConfig.settingIcons[self.name()] = self.icon()
+            ProcessingConfig.addSetting(Setting(
+                self.name(), engine.SETTING,
+                "CSBSR engine: the csbsr executable of the Python environment that runs the "
+                "model (empty = the environment the CSBSR panel set up, or $CSBSR_ENGINE)",
+                "", valuetype=Setting.FILE))
+            ProcessingConfig.readSettings()
+        self.refreshAlgorithms()
+        return True
+
+    def unload(self) -> None:
+        try:
+            from processing.core.ProcessingConfig import ProcessingConfig
+        except ImportError:
+            return
+        if engine.SETTING in ProcessingConfig.settings:  # unload may come twice (at exit)
+            ProcessingConfig.removeSetting(engine.SETTING)
+
     def loadAlgorithms(self) -> None:
+        from .algorithms.crack_report import CrackReportAlgorithm
         from .algorithms.detect_cracks import DetectCracksAlgorithm
         from .algorithms.inspect_cracks import InspectCracksAlgorithm
         from .algorithms.vectorize_cracks import VectorizeCracksAlgorithm
 
-        algs = [DetectCracksAlgorithm(), VectorizeCracksAlgorithm(), InspectCracksAlgorithm()]
-        try:  # the PDF report (csbsr:crackreport) ships with its own module
-            from .algorithms.crack_report import CrackReportAlgorithm
-        except ImportError as exc:
-            log.warning("csbsr:crackreport is unavailable: %s", exc)
-        else:
-            algs.append(CrackReportAlgorithm())
-        for alg in algs:
+        for alg in (DetectCracksAlgorithm(), VectorizeCracksAlgorithm(),
+                    InspectCracksAlgorithm(), CrackReportAlgorithm()):
             self.addAlgorithm(alg)

@@ -1,13 +1,15 @@
-"""QGIS fields and features built from the one attribute schema of ``core.measure``.
+"""QGIS fields built from the one attribute schema of ``core.records``, and the copy of the
+engine's crack layers into Processing's feature sinks.
 
-The CLI export and the plugin's feature sinks share ``FIELDS`` / ``NODE_FIELDS`` (names of at
-most 10 characters, so Shapefiles keep them), so a layer written by either has the same table.
+The engine's GeoPackage and the plugin's feature sinks share ``FIELDS`` / ``NODE_FIELDS``
+(names of at most 10 characters, so Shapefiles keep them): a layer written by either has the
+same table.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, List, Sequence
 
-from qgis.core import QgsFeature, QgsField, QgsFields, QgsGeometry, QgsLineString, QgsPoint
+from qgis.core import QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProcessingException
 from qgis.PyQt.QtCore import QVariant
 
 _TYPES = {"int": QVariant.Int, "float": QVariant.Double, "str": QVariant.String}
@@ -47,43 +49,30 @@ def node_fields() -> QgsFields:
     return fields_from(NODE_FIELDS)
 
 
-def _geometry(shape: Any) -> QgsGeometry:
-    """QgsGeometry of a shapely LineString/Point from its coordinates (full precision).
+def copy_features(source: Any, sink: Any, fields: QgsFields, feedback: Any = None) -> int:
+    """Copy the features of ``source`` (a layer of the engine's GeoPackage) into ``sink``
+    with the schema ``fields``; return the number written (stops early when cancelled).
 
-    Coordinates rather than WKB: inside ``qgis_process`` shapely's GEOS symbols can resolve to
-    QGIS's older GEOS, whose WKB writer rejects shapely 2's default output dimension.
+    Raises:
+        QgsProcessingException: the sink refused a feature.
     """
-    kind = shape.geom_type
-    if kind == "LineString":
-        xy = list(shape.coords)
-        return QgsGeometry(QgsLineString([p[0] for p in xy], [p[1] for p in xy]))
-    if kind == "Point":
-        return QgsGeometry(QgsPoint(float(shape.x), float(shape.y)))
-    import shapely
-
-    geom = QgsGeometry()
-    geom.fromWkb(shapely.to_wkb(shape, output_dimension=2))
-    return geom
-
-
-def to_features(items: Sequence[Any], fields: QgsFields) -> List[QgsFeature]:
-    """Features from core ``CrackSegment``/``CrackNode`` objects (geometry + attributes)."""
     names = fields.names()
-    out = []
-    for item in items:
-        feat = QgsFeature(fields)
-        feat.setGeometry(_geometry(item.geometry))
-        attrs: Dict[str, Any] = item.attributes
-        feat.setAttributes([_value(attrs.get(n)) for n in names])
-        out.append(feat)
-    return out
+    have = set(source.fields().names())
+    batch, n = [], 0
+    for feat in source.getFeatures():
+        if feedback is not None and feedback.isCanceled():
+            break
+        out = QgsFeature(fields)
+        out.setGeometry(feat.geometry())
+        out.setAttributes([feat[name] if name in have else None for name in names])
+        batch.append(out)
+        if len(batch) >= 1000:
+            n += _add(sink, batch)
+            batch = []
+    return n + _add(sink, batch)
 
 
-def _value(v: Any) -> Any:
-    if v is None:
-        return None
-    if hasattr(v, "item"):  # numpy scalar
-        v = v.item()
-    if isinstance(v, float) and v != v:  # NaN -> NULL
-        return None
-    return v
+def _add(sink: Any, feats: List[QgsFeature]) -> int:
+    if feats and not sink.addFeatures(feats, QgsFeatureSink.FastInsert):
+        raise QgsProcessingException(f"could not write the crack features: {sink.lastError()}")
+    return len(feats)

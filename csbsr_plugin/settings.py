@@ -1,6 +1,8 @@
-"""Per-project settings of the dock panel (stored in the .qgz through project entries)."""
+"""Per-project settings of the dock panel (stored in the .qgz through project entries), and the
+default output folder."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict
 
 from qgis.core import QgsProject
@@ -8,8 +10,18 @@ from qgis.core import QgsProject
 SCOPE = "csbsr"
 DEFAULTS: Dict[str, Any] = {
     "raster_layer": "", "area": 0, "aoi_layer": "", "model": "", "device": 0,
-    "threshold": 0.0, "out_dir": "", "save_sr": False,
+    "threshold": 0.0, "out_dir": "", "save_sr": False, "gsd_policy": 0, "standard": 0,
+    "use_axis": False, "axis_deg": 0.0, "min_len_cm": 5.0, "create_report": True,
 }
+RESULTS_DIR = "csbsr_results"
+
+
+def default_output_base(project: QgsProject) -> Path:
+    """Where runs go when no folder is chosen: ``csbsr_results`` in the project's folder, or
+    in the user's home for an unsaved project (never beside the orthophoto: the sample lives
+    in the plugin folder, which QGIS replaces on upgrade)."""
+    home = project.absolutePath() if project is not None else ""
+    return Path(home) / RESULTS_DIR if home else Path.home() / RESULTS_DIR
 
 
 def load(project: QgsProject) -> Dict[str, Any]:

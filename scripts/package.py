@@ -2,7 +2,9 @@
 
 The zip holds ONE top-level folder ``csbsr`` (a clean ASCII name, also the package name the
 code is tested under) with metadata.txt, __init__.py, LICENSE, README.md, core/,
-csbsr_plugin/ and resources/ (styles, icons, the default model and the sample) — no tests,
+csbsr_plugin/, resources/ (styles, icons, the default model and the sample), requirements/
+(the engine's pinned dependencies, installed by the panel's "Set up engine") and the user
+guide with its screenshots (docs/user-guide.md, docs/screenshots/, opened by Help) — no tests,
 caches, virtual environments or statistics side-cars.
 """
 from __future__ import annotations
@@ -14,8 +16,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDER = "csbsr"
-FILES = ("metadata.txt", "__init__.py", "LICENSE", "README.md")
-TREES = ("core", "csbsr_plugin", "resources")
+FILES = ("metadata.txt", "__init__.py", "LICENSE", "README.md", "docs/user-guide.md")
+TREES = ("core", "csbsr_plugin", "resources", "requirements", "docs/screenshots")
 SKIP_DIRS = {"__pycache__", ".ruff_cache", ".pytest_cache", ".git", ".venv",
              "baselines"}  # the ablation baselines (resources/models/baselines) are for research
 SKIP_SUFFIXES = (".pyc", ".pyo", ".aux.xml", ".part", ".tmp")

@@ -27,6 +27,8 @@ def register(sub: Any) -> None:
                    help="side of the zone grid cells in map units (metres in a projected CRS; "
                    "default: at most 3 cells along the longer side)")
     p.add_argument("--no-csv", action="store_true", help="do not write the CSV tables")
+    p.add_argument("--content-json", default=None, metavar="FILE",
+                   help="also write the report content as JSON (what the QGIS PDF lays out)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=_run)
 
@@ -40,9 +42,11 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     res = write_html_report(args.run_dir, args.out, overwrite=args.overwrite,
                             progress=progress, stem=args.stem, title=args.title,
                             top_n=args.top, zone_cell=args.zone_size,
-                            write_csv=not args.no_csv)
+                            write_csv=not args.no_csv, content_json=args.content_json)
     say(progress, f"report: {res.html} ({res.n_zones} zone maps)")
     for name, path in res.csv.items():
         say(progress, f"{name}: {path}")
-    result(progress, outputs={"report": str(res.html), **{k: str(v) for k, v in res.csv.items()}})
+    extra = {"report_content": str(args.content_json)} if args.content_json else {}
+    result(progress, outputs={"report": str(res.html), **extra,
+                              **{k: str(v) for k, v in res.csv.items()}})
     return 0

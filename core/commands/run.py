@@ -6,7 +6,7 @@ from typing import Any
 
 from . import result, say
 from .detect import add_inference_arguments
-from .vectorize import add_postprocess_arguments, postprocess_from_args
+from .vectorize import add_postprocess_arguments, aoi_polygon_from_args, postprocess_from_args
 
 
 def register(sub: Any) -> None:
@@ -34,7 +34,8 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     vcfg = VectorizeConfig(road_azimuth_deg=args.road_azimuth, standard=args.standard,
                            **postprocess_from_args(args))
     res = run_pipeline(args.ortho, args.out, inference_config_from_args(args), progress,
-                       vectorize_cfg=vcfg, report=not args.no_report)
+                       vectorize_cfg=vcfg, report=not args.no_report,
+                       aoi_shape=aoi_polygon_from_args(args))
     _finish(progress)
     for role, path in res.outputs.items():
         say(progress, f"{role}: {path}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ..atomic import check_output_file
 from ..errors import ConfigError
@@ -19,27 +19,62 @@ def _thresholds(text: str) -> Tuple[float, float]:
     return a, b
 
 
-def add_postprocess_arguments(p: Any) -> None:
-    """The post-processing options shared by ``vectorize`` and ``run`` (defaults from
-    :class:`~csbsr.core.vectorize.config.VectorizeConfig`)."""
-    from ..vectorize.config import VectorizeConfig
+def add_postprocess_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the measurement filters shared by ``vectorize`` and ``run`` (defaults: the
+    :class:`VectorizeConfig` defaults)."""
+    p.add_argument("--min-crack-length-cm", type=float, default=None, metavar="CM",
+                   help="drop whole cracks shorter than this, in centimetres (default 5)")
+    p.add_argument("--min-elongation", type=float, default=None, metavar="E",
+                   help="drop blobs (skeleton length^2 / area below E; default 5, 0 keeps them)")
+    p.add_argument("--lengths", choices=("grid", "ellipsoid"), default=None,
+                   help="lengths as grid distances in the raster CRS (default) or on its "
+                   "ellipsoid")
+    p.add_argument("--min-area-px", type=int, default=None, metavar="PX",
+                   help="drop mask components smaller than this, in pixels (default 20)")
+    p.add_argument("--min-length-px", type=float, default=None, metavar="PX",
+                   help="drop isolated fragments shorter than this, in pixels (default 10)")
+    p.add_argument("--simplify-px", type=float, default=None, metavar="PX",
+                   help="simplify the stored lines by this tolerance in pixels (default 0.5)")
+    p.add_argument("--aoi-polygon", default=None, metavar="WKT_FILE",
+                   help="a text file holding one WKT (multi)polygon in the raster CRS: cracks "
+                   "are measured only inside it")
 
-    d = VectorizeConfig()
-    p.add_argument("--min-crack-length-cm", type=float, default=d.min_crack_length_m * 100,
-                   metavar="CM", help="drop whole cracks shorter than this "
-                   f"(default {d.min_crack_length_m * 100:g} cm; 0 keeps all)")
-    p.add_argument("--min-elongation", type=float, default=d.min_elongation, metavar="E",
-                   help="drop blobs: regions whose skeleton length squared / area is below E "
-                   f"(a crack L long and w wide scores L/w; default {d.min_elongation:g}; "
-                   "0 keeps all)")
-    p.add_argument("--lengths", choices=("grid", "ellipsoid"), default=d.length_mode,
-                   help="grid distance in the CRS (default) or on its ellipsoid")
+
+def postprocess_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    """The :class:`VectorizeConfig` keyword arguments set by :func:`add_postprocess_arguments`
+    (unset flags are left out, so the config's defaults apply)."""
+    kw: Dict[str, Any] = {}
+    if args.min_crack_length_cm is not None:
+        kw["min_crack_length_m"] = args.min_crack_length_cm / 100.0
+    for flag, key in (("min_elongation", "min_elongation"), ("lengths", "length_mode"),
+                      ("min_area_px", "min_area_px"), ("min_length_px", "min_length_px"),
+                      ("simplify_px", "simplify_px")):
+        if getattr(args, flag) is not None:
+            kw[key] = getattr(args, flag)
+    return kw
 
 
-def postprocess_from_args(args: argparse.Namespace) -> dict:
-    """VectorizeConfig keyword arguments of :func:`add_postprocess_arguments`."""
-    return {"min_crack_length_m": args.min_crack_length_cm / 100.0,
-            "min_elongation": args.min_elongation, "length_mode": args.lengths}
+def aoi_polygon_from_args(args: argparse.Namespace) -> Any:
+    """The shapely polygon of ``--aoi-polygon`` (None when unset).
+
+    Raises:
+        InvalidInputError: unreadable file or not a polygon.
+    """
+    if not getattr(args, "aoi_polygon", None):
+        return None
+    import shapely
+
+    from ..errors import InvalidInputError
+
+    try:
+        geom = shapely.from_wkt(open(args.aoi_polygon, encoding="utf-8").read().strip())
+    except (OSError, shapely.errors.ShapelyError) as exc:
+        raise InvalidInputError(f"cannot read the AOI polygon {args.aoi_polygon} ({exc}): "
+                                "pass a text file with one WKT polygon") from exc
+    if geom is None or geom.is_empty or geom.area <= 0:
+        raise InvalidInputError(f"{args.aoi_polygon} holds no polygon with an area: pass a "
+                                "WKT POLYGON or MULTIPOLYGON in the raster CRS")
+    return geom
 
 
 def register(subparsers: Any) -> None:
@@ -104,7 +139,8 @@ def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
         raise ConfigError(f"--out {args.out} must end in .gpkg (GeoPackage) or .shp (Shapefile)")
     if args.summary_json:
         check_output_file(args.summary_json, args.overwrite, [args.raster, args.out])
-    net = vectorize_raster(args.raster, cfg, progress=progress, model_name=args.model_name)
+    net = vectorize_raster(args.raster, cfg, progress=progress, model_name=args.model_name,
+                           aoi=aoi_polygon_from_args(args))
     out = write_network(net, args.out, overwrite=args.overwrite)
     if args.summary_json:
         try:

@@ -43,7 +43,7 @@ from ..raster.io import (
 from ..raster.tiling import Strip, TileGrid, plan_tiles, upsample_mask
 from .config import InferenceConfig, TileConfig
 from .engine import TileEngine, estimate_raster_kernel, kernel_summary
-from .inputs import TileReader, aoi_region, gsd_view
+from .inputs import TileReader, aoi_region, edge_collar, gsd_view
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         scale = _model_scale(loaded)
         ds, gsd_in, _factor = gsd_view(src, info, getattr(card, "input_gsd_m", None), cfg,
                                         progress, stack)
+        collar = edge_collar(src, ds, cfg, progress)
         row_off, col_off, height, width = aoi_region(ds, cfg.aoi)
 
         card_halo = int(getattr(card, "halo_lr_px", 0) or 0)
@@ -232,7 +233,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
                     internal_mask=True, photometric="RGB",
                     descriptions=("red", "green", "blue")))
             engine = TileEngine(net, choice, batch, grid, scale, cfg.save_sr, progress)
-            reader = TileReader(ds, cfg.bands, (row_off, col_off), (lo, hi, clip))
+            reader = TileReader(ds, cfg.bands, (row_off, col_off), (lo, hi, clip), collar)
             with torch_threads(cfg.threads):
                 if getattr(net, "kernel_scope", "tile") == "raster":
                     progress.set_status("estimating the blur kernel of the raster")

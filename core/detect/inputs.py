@@ -9,7 +9,13 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..progress import Progress
-from ..raster.io import MAX_UPSAMPLE, RasterInfo, read_padded, resampled_view
+from ..raster.io import (
+    MAX_UPSAMPLE,
+    RasterInfo,
+    find_edge_collar,
+    read_padded,
+    resampled_view,
+)
 from ..raster.tiling import fill_invalid
 from .config import InferenceConfig
 
@@ -22,8 +28,8 @@ class TileReader:
     """
 
     def __init__(self, ds: Any, bands: Any, offset: Tuple[int, int],
-                 norm: Tuple[float, float, bool]) -> None:
-        self.ds, self.bands = ds, bands
+                 norm: Tuple[float, float, bool], collar: Any = None) -> None:
+        self.ds, self.bands, self.collar = ds, bands, collar
         self.row_off, self.col_off = offset
         self.lo, hi, self.clip = norm
         self.inv_range = 1.0 / (hi - self.lo)
@@ -31,7 +37,7 @@ class TileReader:
     def read(self, row0: int, col0: int, h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
         """One window; see the class doc."""
         r, c = self.row_off + row0, self.col_off + col0
-        data, valid = read_padded(self.ds, self.bands, r, r + h, c, c + w)
+        data, valid = read_padded(self.ds, self.bands, r, r + h, c, c + w, self.collar)
         x = data.astype(np.float32)
         x -= self.lo
         x *= self.inv_range
@@ -90,3 +96,22 @@ def gsd_view(src: Any, info: RasterInfo, card_gsd: Optional[float], cfg: Inferen
     )
     return view, gsd * src.width / view.width, ratio
 
+
+
+def edge_collar(src: Any, ds: Any, cfg: InferenceConfig, progress: Progress) -> Any:
+    """The constant border of ``src`` touching its edge (a warp collar without nodata), mapped
+    onto ``ds`` (the raster or its resampled view), said in the log; None when there is none."""
+    import dataclasses
+    from pathlib import Path
+
+    progress.set_status("checking the raster's border for a nodata collar")
+    collar = find_edge_collar(src, cfg.bands)
+    if collar is None:
+        return None
+    value = ", ".join(f"{v:g}" for v in collar.value)
+    progress.warn(
+        f"{Path(str(src.name)).name} has a constant border of value ({value}) touching its "
+        f"edge ({collar.fraction:.1%} of the raster) and no nodata value: treating it as "
+        "nodata (a reprojection collar). Give the raster a nodata value or an alpha band if "
+        "that border is real imagery")
+    return dataclasses.replace(collar, factor=ds.width / src.width)

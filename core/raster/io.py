@@ -7,6 +7,7 @@ window, with overviews, and are renamed only by :meth:`OutputRaster.commit`.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import uuid
@@ -239,8 +240,116 @@ def read_checked(fn: Any, src: Any) -> Any:
         ) from exc
 
 
-def read_padded(src: Any, bands: Sequence[int], row0: int, row1: int, col0: int, col1: int
-                ) -> Tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class EdgeCollar:
+    """A constant-value border connected to the raster's edge: the black (or white) collar a
+    reprojection leaves around an orthophoto written without a nodata value or alpha band.
+
+    Stored as run lengths on the native grid: per row, the collar pixels counted from the left
+    (``left``) and right (``right``) edges; per column, from the top (``top``) and bottom
+    (``bottom``). A pixel is collar when it lies in one of its row's or column's edge runs
+    (this covers every collar a warp of a rectangle leaves). ``factor`` maps the pixels of a
+    resampled view onto the native grid (view pixels per native pixel).
+    """
+
+    value: Tuple[float, ...]
+    left: np.ndarray
+    right: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    fraction: float
+    factor: float = 1.0
+
+    def valid(self, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
+        """(row1 - row0, col1 - col0) bool: True outside the collar (view pixels)."""
+        h, w = len(self.left), len(self.top)
+        nr = np.clip(((np.arange(row0, row1) + 0.5) / self.factor).astype(np.int64), 0, h - 1)
+        nc = np.clip(((np.arange(col0, col1) + 0.5) / self.factor).astype(np.int64), 0, w - 1)
+        collar = ((nc[None, :] < self.left[nr][:, None])
+                  | (nc[None, :] >= w - self.right[nr][:, None])
+                  | (nr[:, None] < self.top[nc][None, :])
+                  | (nr[:, None] >= h - self.bottom[nc][None, :]))
+        return ~collar
+
+
+def find_edge_collar(src: Any, bands: Sequence[int], margin_px: int = 2,
+                     min_ring_share: float = 0.05, strip_rows: int = 512
+                     ) -> Optional[EdgeCollar]:
+    """Find a constant-value collar touching the edge of a raster that has no nodata mask.
+
+    GIS users expect the black border of a reprojected orthophoto to be "no data"; without a
+    nodata value, alpha band or mask GDAL reports it as valid black pixels and the model sees
+    a hard edge (a "crack"). Only rasters whose chosen bands are all valid are examined. The
+    candidate values are the fills a warp writes, the same in every band: 0 (black) or the
+    data type's maximum (white); a real image's saturated or dark corner (e.g. 252, 252, 252)
+    is not one. The candidate is a collar when it covers at least ``min_ring_share`` of the
+    outer pixel ring. Then one pass over the
+    raster (``strip_rows`` rows at a time) measures the runs of that value from each edge,
+    and each run is widened by ``margin_px`` pixels (the resampled fringe of the collar).
+
+    Args:
+        src: an open rasterio dataset (the native raster).
+        bands: the 1-based bands used as R, G, B.
+        margin_px: pixels added to every non-empty run.
+        min_ring_share: share of the ring pixels the value must cover.
+        strip_rows: rows read at a time.
+
+    Returns:
+        The collar, or None (none found, or the raster has its own mask).
+    """
+    from rasterio.enums import MaskFlags
+    from rasterio.windows import Window
+
+    if any(MaskFlags.all_valid not in src.mask_flag_enums[b - 1] for b in bands):
+        return None
+    h, w = int(src.height), int(src.width)
+    if h < 3 or w < 3:
+        return None
+    bands = list(bands)
+    ring = np.concatenate([
+        read_checked(lambda: src.read(bands, window=Window(0, 0, w, 1)), src)[:, 0, :],
+        read_checked(lambda: src.read(bands, window=Window(0, h - 1, w, 1)), src)[:, 0, :],
+        read_checked(lambda: src.read(bands, window=Window(0, 0, 1, h)), src)[:, :, 0],
+        read_checked(lambda: src.read(bands, window=Window(w - 1, 0, 1, h)), src)[:, :, 0],
+    ], axis=1)
+    # a warp fills with one value in every band: 0, or the data type's maximum (white)
+    top_value = np.iinfo(ring.dtype).max if np.issubdtype(ring.dtype, np.integer) else 1.0
+    fills = [np.full(ring.shape[0], v, ring.dtype) for v in (0, top_value)]
+    shares = [float(np.all(ring == f[:, None], axis=0).mean()) for f in fills]
+    best = int(np.argmax(shares))
+    if shares[best] < min_ring_share:
+        return None
+    value = fills[best]
+    left, right = np.zeros(h, np.int64), np.zeros(h, np.int64)
+    top, bottom = np.zeros(w, np.int64), np.zeros(w, np.int64)
+    top_open = np.ones(w, bool)
+    for r0 in range(0, h, strip_rows):
+        n = min(strip_rows, h - r0)
+        win = Window(0, r0, w, n)
+        data = read_checked(lambda win=win: src.read(bands, window=win), src)
+        eq = np.all(data == value[:, None, None], axis=0)  # (n, w)
+        nz = ~eq
+        left[r0:r0 + n] = np.where(nz.any(axis=1), nz.argmax(axis=1), w)
+        right[r0:r0 + n] = np.where(nz.any(axis=1), nz[:, ::-1].argmax(axis=1), w)
+        col_any = nz.any(axis=0)
+        first = np.where(col_any, nz.argmax(axis=0), n)
+        top += np.where(top_open, first, 0)
+        top_open &= ~col_any
+        last_run = np.where(col_any, nz[::-1].argmax(axis=0), n)
+        bottom = np.where(col_any, last_run, bottom + n)
+    for run, size in ((left, w), (right, w), (top, h), (bottom, h)):
+        run[run > 0] += margin_px
+        np.minimum(run, size, out=run)
+    collar = EdgeCollar(tuple(float(v) for v in value), left, right, top, bottom, 0.0)
+    share = (float((~collar.valid(0, h, 0, w)).mean()) if h * w <= 2048 * 2048
+             else float(np.minimum(left + right, w).sum()) / (h * w))
+    if share <= 0.0:
+        return None
+    return dataclasses.replace(collar, fraction=share)
+
+
+def read_padded(src: Any, bands: Sequence[int], row0: int, row1: int, col0: int, col1: int,
+                collar: Optional[EdgeCollar] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Read rows [row0, row1) x cols [col0, col1) of ``src``, reflect-padding outside it.
 
     The window may extend past the raster on any side: the inside part is read (clipped,
@@ -249,7 +358,8 @@ def read_padded(src: Any, bands: Sequence[int], row0: int, row1: int, col0: int,
 
     Returns:
         (data, valid): data (C, row1-row0, col1-col0) in the raster's dtype; valid (same
-        H, W) bool from the dataset mask (nodata, alpha and internal masks merged).
+        H, W) bool from the dataset mask (nodata, alpha and internal masks merged) and,
+        when given, outside the edge ``collar`` (:func:`find_edge_collar`).
     """
     from rasterio.windows import Window
 
@@ -258,6 +368,8 @@ def read_padded(src: Any, bands: Sequence[int], row0: int, row1: int, col0: int,
     win = Window(c0, r0, c1 - c0, r1 - r0)
     data = read_checked(lambda: src.read(list(bands), window=win), src)
     valid = read_checked(lambda: src.dataset_mask(window=win), src) > 0
+    if collar is not None:
+        valid &= collar.valid(r0, r1, c0, c1)
     pads = ((rp0, rp1), (cp0, cp1))
     if any(p for pair in pads for p in pair):
         data = np.pad(data, ((0, 0), *pads), mode="reflect" if min(data.shape[1:]) > 1

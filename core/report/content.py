@@ -20,17 +20,17 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..layout import RunLayout
-from .model import KeyFigure, LegendItem, ReportContent, Table, ZoneInfo
+from .model import KeyFigure, ReportContent, Table, ZoneInfo
 from .runfolder import RunFolder
 from .style import (
     CRACK_TYPES,
     SEVERITIES,
-    SEVERITY_COLOURS,
-    SEVERITY_LABELS,
     TOP_COLUMNS,
     TYPE_LABELS,
     fmt,
+    model_in_plain_words,
     nice_step,
+    severity_legend,
     severity_rule,
 )
 
@@ -52,18 +52,7 @@ def title_block(run: RunFolder, title: Optional[str] = None,
         model += f" (x{arch['scale']} super-resolution)"
     if model_path:
         model += f", {Path(str(model_path)).name}"
-    card_bits = []
-    if card.get("description"):
-        card_bits.append(str(card["description"]))
-    metrics = {k: v for k, v in (card.get("metrics") or {}).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    if metrics:
-        card_bits.append("validation " + ", ".join(
-            f"{k} {fmt(v, 3)}" for k, v in sorted(metrics.items())))
-    if card.get("input_gsd_m"):
-        card_bits.append(f"trained for {fmt(card['input_gsd_m'] * 1000, 1)} mm/px")
-    if card.get("created_utc"):
-        card_bits.append(f"created {str(card['created_utc'])[:10]}")
+    card_text = model_in_plain_words(card) if card else ""
     dev = (r.get("device") or {}).get("description") or "unknown"
     gsd_in = inp.get("gsd_m")
     gsd_txt = []
@@ -82,7 +71,7 @@ def title_block(run: RunFolder, title: Optional[str] = None,
         ("Orthophoto", Path(str(ortho)).name),
         ("Date", when),
         ("Model", model),
-        ("Model card", "; ".join(card_bits) or "not recorded"),
+        ("Model card", card_text or "not recorded"),
         ("Device", dev),
         ("GSD", ", ".join(gsd_txt) or "unknown"),
         ("Severity", severity_rule(run.summary)),
@@ -257,18 +246,6 @@ def report_csv_tables(run: RunFolder, zones: Sequence[Zone], top_n: int = 10
 
 
 
-def legend(summary: Dict[str, Any]) -> List[LegendItem]:
-    """The severity classes with their width limits under the run's standard."""
-    th = summary.get("thresholds_mm") or []
-    std = summary.get("standard", "")
-    lim = {"L": f"< {fmt(th[0], 0)} mm", "M": f"{fmt(th[0], 0)}-{fmt(th[1], 0)} mm",
-           "H": f"> {fmt(th[1], 0)} mm"} if len(th) == 2 else {}
-    lim["NR"] = "narrower than the resolvable width"
-    return [LegendItem(s, SEVERITY_LABELS[s], SEVERITY_COLOURS[s],
-                       f"{lim.get(s, '')}{', ' + std if std and s != 'NR' else ''}")
-            for s in SEVERITIES]
-
-
 def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
                  zone_cell: Optional[float] = None, max_zones: int = 12) -> ReportContent:
     """Decide the content of the report of ``run`` (see :class:`ReportContent`).
@@ -308,7 +285,7 @@ def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
         zones=[ZoneInfo(z.zone_id, [float(v) for v in z.geometry.bounds], z.len_m,
                         dict(z.len_by_sev_m), z.n_seg, list(z.seg_ids), z.zone_id in shown)
                for z in zones],
-        legend=legend(run.summary), extent=[float(v) for v in run.bounds()],
+        legend=severity_legend(run.summary), extent=[float(v) for v in run.bounds()],
         background=run.background, notes=list(run.notes), files=sorted(files),
         crs_wkt=run.crs_wkt, version=str(run.summary.get("version", "")),
         generated=_dt_.datetime.now().isoformat(timespec="seconds"))

@@ -7,7 +7,9 @@ imports it.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+from .model import LegendItem
 
 SEVERITIES: Tuple[str, ...] = ("H", "M", "L", "NR")
 
@@ -50,10 +52,75 @@ def fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+#: severity standards as a report names them (``summary["standard"]`` -> words)
+STANDARD_LABELS: Dict[str, str] = {"D6433": "ASTM D6433", "LTPP": "FHWA LTPP",
+                                   "CUSTOM": "custom limits"}
+
+
+def standard_label(code: Any) -> str:
+    """``"D6433"`` -> ``"ASTM D6433"`` (unknown codes unchanged)."""
+    return STANDARD_LABELS.get(str(code or "").upper(), str(code or ""))
+
+
+def _find_metric(tree: Any, names: Tuple[str, ...]) -> Optional[float]:
+    """The first number under one of ``names`` in a nested metrics dict."""
+    if not isinstance(tree, dict):
+        return None
+    for name in names:
+        v = tree.get(name)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            return float(v)
+    for v in tree.values():
+        found = _find_metric(v, names)
+        if found is not None:
+            return found
+    return None
+
+
+def model_in_plain_words(card: Dict[str, Any]) -> str:
+    """One sentence about a model for an inspector: what it finds, on what imagery, how well.
+
+    Args:
+        card: a model card as a dict (the model's ``.json``, or the ``model`` entry of a
+            ``<stem>_run.json``). Research metrics stay in that file.
+    """
+    model = card.get("model") or {}
+    gsd = card.get("input_gsd_m")
+    scale = model.get("scale")
+    text = "Finds cracks in photos of pavement and concrete"
+    if gsd:
+        text += f" taken at about {float(gsd) * 1000:.3g} mm per pixel"
+    if scale:
+        text += f", looking at them {int(scale)}x sharpened"
+    f1 = _find_metric(card.get("metrics"), ("f1_ods", "f1"))
+    n = _find_metric(card.get("metrics"), ("n_images",))
+    if f1 is not None:
+        on = f"on {int(n)} test photos " if n else "on its test photos "
+        text += (f". {on.capitalize()}it agrees with cracks drawn by hand at an F1 score of "
+                 f"{f1:.2f} (1 = perfect)")
+    text += "."
+    if "non-commercial" in str(card.get("description") or "").lower():
+        text += " For research and non-commercial use."
+    return text
+
+
+def severity_legend(summary: Dict[str, Any]) -> List[LegendItem]:
+    """The severity classes with their width limits under the run's standard (the legend of
+    every map and report), e.g. ``Low: < 10 mm, ASTM D6433``."""
+    th = summary.get("thresholds_mm") or []
+    std = standard_label(summary.get("standard", ""))
+    lim = {"L": f"< {fmt(th[0], 0)} mm", "M": f"{fmt(th[0], 0)}-{fmt(th[1], 0)} mm",
+           "H": f"> {fmt(th[1], 0)} mm"} if len(th) == 2 else {}
+    lim["NR"] = "narrower than the resolvable width"
+    return [LegendItem(s, SEVERITY_LABELS[s], SEVERITY_COLOURS[s],
+                       f"{lim.get(s, '')}{', ' + std if std and s != 'NR' else ''}")
+            for s in SEVERITIES]
+
+
 def severity_rule(summary: Dict[str, Any]) -> str:
     """The severity thresholds as text, e.g. ``LTPP (median width): L < 6 mm <= M <= 19 mm < H``."""
     th = summary.get("thresholds_mm") or []
-    std = summary.get("standard", "?")
+    std = standard_label(summary.get("standard", "?"))
     basis = {"w_med": "median width", "w_mean": "mean width", "w_p95": "95th pct width",
              "w_max": "max width"}.get(summary.get("severity_basis", ""), "width")
     if len(th) == 2:

@@ -1,26 +1,29 @@
 """Boilerplate shared by the CSBSR Processing algorithms.
 
-``tr``, ``createInstance``, group, help URL, ``canExecute`` (missing engine dependencies are
-explained instead of failing at import time) and ``call_core`` (maps ``CsbsrError`` to
-``QgsProcessingException`` and ``Cancelled`` to ``None``).
+``tr``, ``createInstance``, group, help (the user guide shipped with the plugin),
+``canExecute`` (is an engine set up?) and :meth:`CsbsrAlgorithm.call_engine` (the engine as a
+subprocess, see ``csbsr_plugin/engine.py``; a cancel removes the output folder the run created
+and is reported as a cancel, not a failure).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple
+from pathlib import Path
+from typing import Any, Optional, Sequence, Tuple
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import QgsProcessingAlgorithm
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ...core.errors import Cancelled, CsbsrError, OutputExistsError
-from .. import deps
+from .. import engine
+from ..help import guide_url
 from ..paths import ICON_PATH
-
-HELP_URL = "https://example.invalid/csbsr#qgis-plugin"
 
 
 class CsbsrAlgorithm(QgsProcessingAlgorithm):
     """Base class: subclasses define name/displayName/initAlgorithm/processAlgorithm."""
+
+    #: anchor of the algorithm's section in the user guide
+    help_anchor = "reference"
 
     def tr(self, text: str) -> str:
         """Translate ``text`` in the plugin's context."""
@@ -36,44 +39,65 @@ class CsbsrAlgorithm(QgsProcessingAlgorithm):
         return "crackinspection"
 
     def helpUrl(self) -> str:
-        return HELP_URL
+        return guide_url(self.help_anchor)
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))
 
     def canExecute(self) -> Tuple[bool, str]:
-        message = deps.missing_message()
-        return (not message, message)
+        found = engine.find_engine() is not None
+        return (found, "" if found else engine.not_found_message())
 
-    def check_dependencies(self) -> None:
-        """Raise QgsProcessingException with the install instructions if something is missing.
+    def call_engine(self, args: Sequence[Any], feedback: Any, out_dir: Optional[Any] = None,
+                    span: tuple = (0.0, 100.0)) -> Optional[engine.EngineResult]:
+        """Run the engine; return its result, or None when the user cancelled.
 
-        ``qgis_process`` does not call ``canExecute``, so ``processAlgorithm`` calls this first.
-        It also isolates the wheels' native libraries from QGIS's (see ``native_libs``).
-        """
-        message = deps.missing_message()
-        if message:
-            raise QgsProcessingException(message)
-        from .. import native_libs
-
-        native_libs.isolate()
-        clash = native_libs.check()
-        if clash:
-            raise QgsProcessingException(clash)
-
-    def call_core(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Optional[Any]:
-        """Run a core function; return its result, or None when the user cancelled.
+        Args:
+            args: the engine sub-command and its arguments.
+            feedback: the algorithm's feedback.
+            out_dir: the output folder of the run: when the run is cancelled or fails,
+                the folders it created (and that stayed empty) are removed.
+            span: the share of the progress bar this call fills.
 
         Raises:
-            QgsProcessingException: for every ``CsbsrError`` (its message names the fix).
+            QgsProcessingException: the engine's error (its message names the fix).
         """
+        created = _missing_ancestor(Path(out_dir)) if out_dir else None
         try:
-            return fn(*args, **kwargs)
-        except Cancelled:
+            res = engine.run_engine(args, feedback, span=span) if not feedback.isCanceled() \
+                else engine.EngineResult(cancelled=True)
+        except BaseException:
+            _remove_empty(Path(out_dir), created) if out_dir else None
+            raise
+        if res.cancelled:
+            if out_dir:
+                _remove_empty(Path(out_dir), created)
+            feedback.pushWarning(self.tr("Cancelled by the user: nothing was written (earlier "
+                                         "results in the output folder are unchanged)."))
             return None
-        except OutputExistsError as exc:
-            raise QgsProcessingException(
-                f"{exc} (in QGIS: tick 'Replace existing outputs' or choose another folder)"
-            ) from exc
-        except CsbsrError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+        return res
+
+
+def _missing_ancestor(folder: Path) -> Optional[Path]:
+    """The highest folder on the way to ``folder`` that does not exist yet (None: it exists)."""
+    top = None
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        top = p
+    return top
+
+
+def _remove_empty(folder: Path, top: Optional[Path]) -> None:
+    """Remove ``folder`` and its parents up to ``top`` while they are empty."""
+    if top is None:
+        return
+    p = folder
+    while True:
+        try:
+            p.rmdir()
+        except OSError:
+            return
+        if p == top or p.parent == p:
+            return
+        p = p.parent

@@ -1,12 +1,13 @@
 """``csbsr:detectcracks``: crack probability, mask (and SR) rasters of an orthophoto.
 
-An adapter around ``core.infer.detect``; the parameter helpers are shared with
-``inspectcracks``.
+Maps its parameters onto ``csbsr detect`` (run by the engine in its own process, see
+``csbsr_plugin/engine.py``); the parameter helpers are shared with ``inspectcracks``.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from qgis.core import (
     QgsProcessing,
@@ -28,9 +29,9 @@ from qgis.core import (
     QgsProviderRegistry,
 )
 
+from ...core.layout import RunLayout
 from ..areas import aoi_box, polygons_union
-from ..feedback import FeedbackProgress
-from ..styling import load_on_completion
+from ..results import load_on_completion
 from .base import CsbsrAlgorithm
 
 INPUT = "INPUT"
@@ -61,9 +62,12 @@ DEVICES = ("auto", "cpu", "cuda")
 DEVICE_LABELS = ("Automatic (GPU if usable, else CPU)", "CPU", "NVIDIA GPU (CUDA)")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 GSD_POLICIES = ("auto", "native")
+GSD_POLICY_LABELS = ("Resample to the model's resolution (recommended)",
+                     "Keep the orthophoto's own resolution")
 
 
-def _advanced(param: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
+def advanced(param: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
+    """``param`` shown under "Advanced parameters"."""
     param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
     return param
 
@@ -82,6 +86,9 @@ def add_detect_parameters(alg: CsbsrAlgorithm) -> None:
         extension="safetensors", optional=True))
     alg.addParameter(QgsProcessingParameterEnum(
         DEVICE, tr("Device"), options=list(DEVICE_LABELS), defaultValue=0))
+    alg.addParameter(QgsProcessingParameterEnum(
+        GSD_POLICY, tr("Ground resolution (GSD) policy"),
+        options=[tr(x) for x in GSD_POLICY_LABELS], defaultValue=0))
     alg.addParameter(QgsProcessingParameterNumber(
         THRESHOLD, tr("Probability threshold of the mask (empty = the model's recommended)"),
         type=QgsProcessingParameterNumber.Double, defaultValue=None, optional=True,
@@ -90,27 +97,23 @@ def add_detect_parameters(alg: CsbsrAlgorithm) -> None:
         SAVE_SR, tr("Also write the super-resolved image"), defaultValue=False))
     for name, label, default in ((RED_BAND, "Red band", 1), (GREEN_BAND, "Green band", 2),
                                  (BLUE_BAND, "Blue band", 3)):
-        alg.addParameter(_advanced(QgsProcessingParameterBand(
+        alg.addParameter(advanced(QgsProcessingParameterBand(
             name, tr(label), defaultValue=default, parentLayerParameterName=INPUT,
             optional=True)))  # optional: QGIS 3.22 rejects an unset band even with a default
-    alg.addParameter(_advanced(QgsProcessingParameterEnum(
+    alg.addParameter(advanced(QgsProcessingParameterEnum(
         PRECISION, tr("Precision"), options=list(PRECISIONS), defaultValue=0)))
-    alg.addParameter(_advanced(QgsProcessingParameterNumber(
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
         TILE_PX, tr("Tile size in input pixels (empty = 128 on CPU, 256 on GPU)"),
         type=QgsProcessingParameterNumber.Integer, defaultValue=None, optional=True,
         minValue=16, maxValue=8192)))
-    alg.addParameter(_advanced(QgsProcessingParameterNumber(
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
         OVERLAP_PX, tr("Tile overlap (halo) in input pixels (empty = the model's)"),
         type=QgsProcessingParameterNumber.Integer, defaultValue=None, optional=True,
         minValue=0, maxValue=1024)))
-    alg.addParameter(_advanced(QgsProcessingParameterNumber(
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
         BATCH, tr("Tiles per batch (empty = 1 on CPU, 8 on GPU; halved on GPU out-of-memory)"),
         type=QgsProcessingParameterNumber.Integer, defaultValue=None, optional=True,
         minValue=1, maxValue=256)))
-    alg.addParameter(_advanced(QgsProcessingParameterEnum(
-        GSD_POLICY, tr("Ground resolution policy"),
-        options=[tr("Resample to the model's input GSD when it differs"),
-                 tr("Keep the raster's own GSD")], defaultValue=0)))
     alg.addParameter(QgsProcessingParameterBoolean(
         OVERWRITE, tr("Replace existing outputs"), defaultValue=False))
 
@@ -119,11 +122,12 @@ def add_detect_outputs(alg: CsbsrAlgorithm) -> None:
     """Add the output folder and the raster / report outputs of detection."""
     tr = alg.tr
     alg.addParameter(QgsProcessingParameterFolderDestination(
-        OUTPUT_FOLDER, tr("Output folder (<name>_prob.tif, _mask.tif, _sr.tif, _run.json)")))
+        OUTPUT_FOLDER, tr("Output folder (one run folder: <name>_prob.tif, _mask.tif, "
+                          "_run.json...)")))
     alg.addOutput(QgsProcessingOutputRasterLayer(PROB, tr("Crack probability")))
     alg.addOutput(QgsProcessingOutputRasterLayer(MASK, tr("Crack mask")))
     alg.addOutput(QgsProcessingOutputRasterLayer(SR, tr("Super-resolved image")))
-    alg.addOutput(QgsProcessingOutputFile(RUN_JSON, tr("Run configuration (JSON)")))
+    alg.addOutput(QgsProcessingOutputFile(RUN_JSON, tr("Run record (JSON)")))
     alg.addOutput(QgsProcessingOutputString(DEVICE_USED, tr("Device used")))
     alg.addOutput(QgsProcessingOutputNumber(N_TILES, tr("Number of tiles")))
 
@@ -140,7 +144,7 @@ def optional_number(alg: CsbsrAlgorithm, parameters: Dict[str, Any], name: str, 
 
 
 def raster_path(layer: Any) -> str:
-    """The file path GDAL/rasterio opens for a raster layer.
+    """The file path GDAL opens for a raster layer.
 
     Raises:
         QgsProcessingException: for layers that are not GDAL files (WMS, XYZ, ...).
@@ -167,61 +171,65 @@ def resolve_area(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any, 
     return aoi_box(extent, polygons), polygons
 
 
-def inference_config(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any,
-                     aoi: Optional[Tuple[float, float, float, float]]) -> Any:
-    """Map the parameters 1:1 onto a ``core.config.InferenceConfig``.
+def detect_arguments(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any,
+                     aoi: Optional[Tuple[float, float, float, float]]) -> List[str]:
+    """The ``csbsr detect`` / ``csbsr run`` options of the inference parameters."""
+    args: List[str] = []
+    model = alg.parameterAsFile(parameters, MODEL, context)
+    if model:
+        if not Path(model).is_file():
+            raise QgsProcessingException(
+                f"model file not found: {model}: choose a .safetensors model (its .json card "
+                "must sit beside it) or leave it empty for the shipped model")
+        args += ["--model", model]
+    args += ["--device", DEVICES[alg.parameterAsEnum(parameters, DEVICE, context)],
+             "--precision", PRECISIONS[alg.parameterAsEnum(parameters, PRECISION, context)],
+             "--gsd-policy", GSD_POLICIES[alg.parameterAsEnum(parameters, GSD_POLICY, context)]]
+    for name, flag, integer in ((THRESHOLD, "--threshold", False), (TILE_PX, "--tile-px", True),
+                                (OVERLAP_PX, "--overlap-px", True), (BATCH, "--batch", True)):
+        value = optional_number(alg, parameters, name, context, integer)
+        if value is not None:
+            args += [flag, str(value)]
+    bands = [alg.parameterAsInt(parameters, b, context) or i + 1
+             for i, b in enumerate((RED_BAND, GREEN_BAND, BLUE_BAND))]
+    if bands != [1, 2, 3]:
+        args += ["--bands", ",".join(str(b) for b in bands)]
+    if alg.parameterAsBool(parameters, SAVE_SR, context):
+        args.append("--save-sr")
+    if aoi is not None:
+        args += ["--aoi", *[repr(float(v)) for v in aoi]]
+    if alg.parameterAsBool(parameters, OVERWRITE, context):
+        args.append("--overwrite")
+    return args
 
-    Raises:
-        QgsProcessingException: on invalid values (from ``ConfigError``).
-    """
-    from ...core.detect.config import InferenceConfig, TileConfig
-    from ...core.errors import ConfigError
 
-    model = alg.parameterAsFile(parameters, MODEL, context) or None
-    if model and not Path(model).is_file():
-        raise QgsProcessingException(f"model file not found: {model}: choose a .safetensors "
-                                     "model (its .json card must sit beside it) or leave it "
-                                     "empty for the shipped model")
+def run_record(layout: RunLayout) -> Dict[str, Any]:
+    """The run's ``<stem>_run.json`` ({} when unreadable)."""
     try:
-        return InferenceConfig(
-            model_path=model,
-            device=DEVICES[alg.parameterAsEnum(parameters, DEVICE, context)],
-            precision=PRECISIONS[alg.parameterAsEnum(parameters, PRECISION, context)],
-            tile=TileConfig(
-                tile_px=optional_number(alg, parameters, TILE_PX, context, True),
-                overlap_px=optional_number(alg, parameters, OVERLAP_PX, context, True),
-                batch=optional_number(alg, parameters, BATCH, context, True)),
-            threshold=optional_number(alg, parameters, THRESHOLD, context),
-            save_sr=alg.parameterAsBool(parameters, SAVE_SR, context),
-            bands=tuple(alg.parameterAsInt(parameters, b, context) or i + 1
-                        for i, b in enumerate((RED_BAND, GREEN_BAND, BLUE_BAND))),
-            gsd_policy=GSD_POLICIES[alg.parameterAsEnum(parameters, GSD_POLICY, context)],
-            aoi=aoi,
-            overwrite=alg.parameterAsBool(parameters, OVERWRITE, context),
-        )
-    except ConfigError as exc:
-        raise QgsProcessingException(str(exc)) from exc
+        return json.loads(layout.path("run").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
-def detect_results(res: Any) -> Dict[str, Any]:
-    """Processing results of a ``DetectResult``."""
-    return {PROB: str(res.prob_path), MASK: str(res.mask_path),
-            SR: str(res.sr_path) if res.sr_path else None, RUN_JSON: str(res.config_path),
-            DEVICE_USED: res.device, N_TILES: res.n_tiles}
+def detect_results(layout: RunLayout, device: str) -> Dict[str, Any]:
+    """Processing results of the rasters of a run folder."""
+    sr = layout.path("sr")
+    return {PROB: str(layout.path("prob")), MASK: str(layout.path("mask")),
+            SR: str(sr) if sr.is_file() else None, RUN_JSON: str(layout.path("run")),
+            DEVICE_USED: device,
+            N_TILES: int((run_record(layout).get("tiles") or {}).get("n") or 0)}
 
 
-def load_detect_outputs(context: Any, res: Any) -> None:
-    """Ask Processing to load (and style) the rasters of a detection when the run ends."""
-    stem = Path(str(res.prob_path)).stem[: -len("_prob")]
-    if res.sr_path:
-        load_on_completion(context, str(res.sr_path), f"{stem} super-resolved", SR, "crack_sr")
-    load_on_completion(context, str(res.mask_path), f"{stem} crack mask", MASK, "crack_mask")
-    load_on_completion(context, str(res.prob_path), f"{stem} crack probability", PROB,
-                       "crack_prob")
+def load_rasters(context: Any, layout: RunLayout) -> None:
+    """Ask Processing to load the run's rasters (styled, in the run's group) at the end."""
+    for role, output in (("prob", PROB), ("mask", MASK), ("sr", SR)):
+        load_on_completion(context, layout, role, output)
 
 
 class DetectCracksAlgorithm(CsbsrAlgorithm):
     """Crack probability and mask rasters (and the SR image) of an orthophoto."""
+
+    help_anchor = "detect-cracks"
 
     def name(self) -> str:
         return "detectcracks"
@@ -231,16 +239,17 @@ class DetectCracksAlgorithm(CsbsrAlgorithm):
 
     def shortHelpString(self) -> str:
         return self.tr(
-            "Runs the CSBSR joint super-resolution + crack segmentation model over the "
-            "orthophoto in tiles (GPU if usable, else CPU; the device is logged) and writes, "
-            "in the output folder, on a grid 'scale' times finer than the input:\n"
-            "- <name>_prob.tif: crack probability x 255 (transparent where there is no data)\n"
+            "Runs the CSBSR super-resolution + crack segmentation model over the orthophoto "
+            "in tiles (GPU if usable, else CPU; the device is logged) and writes, in the output "
+            "folder, on a grid 'scale' times finer than the input:\n"
+            "- <name>_prob.tif: crack probability (transparent where there is no data)\n"
             "- <name>_mask.tif: 1 = crack, 0 = background\n"
             "- <name>_sr.tif: the super-resolved RGB image (optional)\n"
             "- <name>_run.json: the resolved settings, device and model card.\n"
-            "The extent and the polygons limit the processed area (their bounding box). "
-            "The model's card sets the expected ground resolution: a raster at another "
-            "resolution is resampled to it, with a warning.")
+            "The model expects the ground resolution written on its card; with the default "
+            "GSD policy other resolutions are resampled to it (with a warning). A constant "
+            "black or white border touching the edge (a reprojection collar) is treated as "
+            "no data. The engine runs in its own Python environment (see the user guide).")
 
     def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:
         add_detect_parameters(self)
@@ -248,20 +257,19 @@ class DetectCracksAlgorithm(CsbsrAlgorithm):
 
     def processAlgorithm(self, parameters: Dict[str, Any], context: Any,
                          feedback: Any) -> Dict[str, Any]:
-        self.check_dependencies()
-        from ...core.detect.detect import detect
-
         layer = self.parameterAsRasterLayer(parameters, INPUT, context)
         path = raster_path(layer)
         box, _polygons = resolve_area(self, parameters, context, feedback, layer)
-        cfg = inference_config(self, parameters, context, box)
         out_dir = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
-        res = self.call_core(detect, path, out_dir, cfg, FeedbackProgress(feedback))
+        args = ["detect", path, "--out", out_dir,
+                *detect_arguments(self, parameters, context, box)]
+        res = self.call_engine(args, feedback, out_dir)
         if res is None:
-            feedback.reportError(self.tr("Cancelled: no output was written."), False)
             return {}
-        feedback.pushInfo(f"device: {res.device}; {res.n_tiles} tiles "
-                          f"({res.n_skipped} skipped as nodata) in {res.seconds:.1f} s; "
-                          f"output GSD {res.gsd_out_m * 1000:.3g} mm/px")
-        load_detect_outputs(context, res)
-        return {OUTPUT_FOLDER: out_dir, **detect_results(res)}
+        layout = RunLayout.for_input(path, out_dir)
+        results = detect_results(layout, str(res.data.get("device", "")))
+        feedback.pushInfo(f"device: {results[DEVICE_USED]}; {results[N_TILES]} tiles in "
+                          f"{float(res.data.get('seconds') or res.seconds):.1f} s")
+        if context.project() is not None:
+            load_rasters(context, layout)
+        return {OUTPUT_FOLDER: out_dir, **results}

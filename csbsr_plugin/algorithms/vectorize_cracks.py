@@ -1,39 +1,43 @@
 """``csbsr:vectorizecracks``: probability/mask raster -> measured crack lines and nodes.
 
-An adapter around ``core.vectorize.vectorize_raster``. Features go through feature sinks, so
-the user picks a memory layer, a GeoPackage or a Shapefile (field names fit in 10 chars).
+Maps its parameters onto ``csbsr vectorize`` (run by the engine in its own process) and copies
+the engine's GeoPackage layers into Processing's feature sinks, so the user picks a memory
+layer, a GeoPackage or a Shapefile (field names fit in 10 characters).
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from qgis.core import (
-    QgsFeatureSink,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
+    QgsVectorLayer,
     QgsWkbTypes,
 )
 
-from ..areas import polygons_union, to_shapely
-from ..feedback import FeedbackProgress
-from ..schema import line_fields, node_fields, to_features
-from ..styling import style_sink_on_completion
+from ...core.layout import NODE_LAYER, SEGMENT_LAYER
+from ..areas import polygons_union, write_wkt
+from ..schema import copy_features, line_fields, node_fields
 from .base import CsbsrAlgorithm
+from .detect_cracks import advanced
 
 INPUT = "INPUT"
 AOI = "AOI"
 VEC_THRESHOLD = "VEC_THRESHOLD"
 STANDARD = "STANDARD"
 ROAD_AZIMUTH = "ROAD_AZIMUTH"
+MIN_CRACK_LENGTH_CM = "MIN_CRACK_LENGTH_CM"
 LENGTHS = "LENGTHS"
+MIN_ELONGATION = "MIN_ELONGATION"
 MIN_AREA_PX = "MIN_AREA_PX"
 MIN_LENGTH_PX = "MIN_LENGTH_PX"
 SIMPLIFY_PX = "SIMPLIFY_PX"
@@ -46,15 +50,11 @@ N_CRACKS = "N_CRACKS"
 STANDARDS = ("d6433", "ltpp")
 STANDARD_LABELS = ("ASTM D6433 (low < 10 mm < medium < 75 mm < high)",
                    "FHWA LTPP (low <= 6 mm < medium <= 19 mm < high)")
-
-
-def _advanced(param: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
-    param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-    return param
+LENGTH_MODES = ("ellipsoid", "grid")
 
 
 def add_vectorize_parameters(alg: CsbsrAlgorithm, with_threshold: bool = True) -> None:
-    """Add the measurement parameters (threshold, standard, road axis, lengths, cleaning)."""
+    """Add the measurement parameters (threshold, standard, road axis, filters, lengths)."""
     tr = alg.tr
     if with_threshold:
         alg.addParameter(QgsProcessingParameterNumber(
@@ -65,30 +65,38 @@ def add_vectorize_parameters(alg: CsbsrAlgorithm, with_threshold: bool = True) -
         STANDARD, tr("Severity standard (by median crack width)"),
         options=list(STANDARD_LABELS), defaultValue=0))
     alg.addParameter(QgsProcessingParameterNumber(
-        ROAD_AZIMUTH, tr("Road / structure axis, degrees clockwise from north (empty = do not "
-                         "classify longitudinal / transverse)"),
+        ROAD_AZIMUTH, tr("Road / structure axis, degrees clockwise from north (empty = crack "
+                         "types stay 'unclassified')"),
         type=QgsProcessingParameterNumber.Double, defaultValue=None, optional=True,
         minValue=0.0, maxValue=180.0))
+    alg.addParameter(QgsProcessingParameterNumber(
+        MIN_CRACK_LENGTH_CM, tr("Ignore cracks shorter than (cm)"),
+        type=QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0))
     alg.addParameter(QgsProcessingParameterEnum(
         LENGTHS, tr("Lengths"),
         options=[tr("On the ellipsoid of the layer's CRS"),
                  tr("Grid distance in the layer CRS")], defaultValue=0))
-    alg.addParameter(_advanced(QgsProcessingParameterNumber(
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
+        MIN_ELONGATION, tr("Drop blobs less elongated than (skeleton length² / area; 0 keeps "
+                           "them)"),
+        type=QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0)))
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
         MIN_AREA_PX, tr("Drop crack blobs smaller than (pixels)"),
         type=QgsProcessingParameterNumber.Integer, defaultValue=20, minValue=0)))
-    alg.addParameter(_advanced(QgsProcessingParameterNumber(
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
         MIN_LENGTH_PX, tr("Drop isolated fragments shorter than (pixels)"),
         type=QgsProcessingParameterNumber.Double, defaultValue=10.0, minValue=0.0)))
-    alg.addParameter(_advanced(QgsProcessingParameterNumber(
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
         SIMPLIFY_PX, tr("Simplify the lines by (pixels, 0 = keep every vertex)"),
         type=QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0)))
 
 
-def add_vectorize_outputs(alg: CsbsrAlgorithm) -> None:
+def add_vectorize_outputs(alg: CsbsrAlgorithm, lines_optional: bool = False) -> None:
     """Add the line and node sinks and the summary numbers."""
     tr = alg.tr
     alg.addParameter(QgsProcessingParameterFeatureSink(
-        OUTPUT_LINES, tr("Crack lines"), QgsProcessing.TypeVectorLine))
+        OUTPUT_LINES, tr("Crack lines"), QgsProcessing.TypeVectorLine,
+        optional=lines_optional, createByDefault=True))
     alg.addParameter(QgsProcessingParameterFeatureSink(
         OUTPUT_NODES, tr("Crack nodes (tips and junctions)"), QgsProcessing.TypeVectorPoint,
         optional=True, createByDefault=True))
@@ -97,65 +105,62 @@ def add_vectorize_outputs(alg: CsbsrAlgorithm) -> None:
     alg.addOutput(QgsProcessingOutputNumber(N_CRACKS, tr("Number of crack networks")))
 
 
-def vectorize_config(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any,
-                     threshold: Optional[float] = None) -> Any:
-    """Map the parameters onto a ``core.config.VectorizeConfig``."""
-    from ...core.errors import ConfigError
-    from ...core.vectorize.config import VectorizeConfig
-
-    azimuth = parameters.get(ROAD_AZIMUTH)
-    try:
-        return VectorizeConfig(
-            threshold=threshold if threshold is not None
-            else alg.parameterAsDouble(parameters, VEC_THRESHOLD, context),
-            standard=STANDARDS[alg.parameterAsEnum(parameters, STANDARD, context)],
-            road_azimuth_deg=None if azimuth in (None, "")
-            else alg.parameterAsDouble(parameters, ROAD_AZIMUTH, context),
-            min_area_px=alg.parameterAsInt(parameters, MIN_AREA_PX, context),
-            min_length_px=alg.parameterAsDouble(parameters, MIN_LENGTH_PX, context),
-            simplify_px=alg.parameterAsDouble(parameters, SIMPLIFY_PX, context),
-            length_mode="ellipsoid" if parameters.get(LENGTHS) is None
-            or alg.parameterAsEnum(parameters, LENGTHS, context) == 0 else "grid",
-        )
-    except ConfigError as exc:
-        raise QgsProcessingException(str(exc)) from exc
+def _set(parameters: Dict[str, Any], name: str) -> bool:
+    return parameters.get(name) not in (None, "")
 
 
-def write_network(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any, feedback: Any,
-                  network: Any, crs: Any) -> Dict[str, Any]:
-    """Write a ``CrackNetwork`` through the line and node sinks; return the results.
+def vectorize_arguments(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any,
+                        polygons: Any = None) -> List[str]:
+    """The ``csbsr vectorize`` / ``csbsr run`` options of the measurement parameters."""
+    args = ["--standard", STANDARDS[alg.parameterAsEnum(parameters, STANDARD, context)]]
+    if _set(parameters, ROAD_AZIMUTH):
+        args += ["--road-azimuth", repr(alg.parameterAsDouble(parameters, ROAD_AZIMUTH,
+                                                              context))]
+    mode = 0 if not _set(parameters, LENGTHS) else alg.parameterAsEnum(parameters, LENGTHS,
+                                                                       context)
+    args += ["--lengths", LENGTH_MODES[mode]]
+    for name, flag in ((MIN_CRACK_LENGTH_CM, "--min-crack-length-cm"),
+                       (MIN_ELONGATION, "--min-elongation"), (MIN_AREA_PX, "--min-area-px"),
+                       (MIN_LENGTH_PX, "--min-length-px"), (SIMPLIFY_PX, "--simplify-px")):
+        if _set(parameters, name):
+            value = alg.parameterAsDouble(parameters, name, context)
+            args += [flag, str(int(value)) if name == MIN_AREA_PX else repr(value)]
+    if polygons is not None:
+        args += ["--aoi-polygon", write_wkt(polygons, QgsProcessingUtils.tempFolder())]
+    return args
 
-    The sinks are created only now, after the core call, so a cancelled run leaves no file.
+
+def write_sinks(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any, feedback: Any,
+                gpkg: Path, crs: Any) -> Dict[str, Any]:
+    """Copy the engine's crack layers into the line and node sinks; return their ids.
+
+    The sinks are created only now, after the engine succeeded, so a cancelled run leaves
+    no file. A sink left unset (optional) is skipped.
     """
-    lines, lines_id = alg.parameterAsSink(parameters, OUTPUT_LINES, context, line_fields(),
-                                          QgsWkbTypes.LineString, crs)
-    if lines is None:
-        raise QgsProcessingException(alg.invalidSinkError(parameters, OUTPUT_LINES))
-    feats = to_features(network.segments, line_fields())
-    if not lines.addFeatures(feats, QgsFeatureSink.FastInsert):
-        raise QgsProcessingException(f"could not write the crack lines: {lines.lastError()}")
-    results: Dict[str, Any] = {OUTPUT_LINES: lines_id}
-    style_sink_on_completion(context, lines_id, "crack_lines")
-    nodes, nodes_id = alg.parameterAsSink(parameters, OUTPUT_NODES, context, node_fields(),
-                                          QgsWkbTypes.Point, crs)
-    if nodes is not None:
-        nodes.addFeatures(to_features(network.nodes, node_fields()), QgsFeatureSink.FastInsert)
-        results[OUTPUT_NODES] = nodes_id
-        style_sink_on_completion(context, nodes_id, "crack_nodes")
-    total = float(network.summary.total_len_m)
-    results.update({TOTAL_LENGTH_M: total, N_SEGMENTS: len(network.segments),
-                    N_CRACKS: int(network.summary.n_cracks)})
-    feedback.pushInfo(f"{len(network.segments)} crack segments in "
-                      f"{results[N_CRACKS]} networks, total length {total:.2f} m")
+    results: Dict[str, Any] = {}
+    for name, layer_name, fields, wkb in (
+            (OUTPUT_LINES, SEGMENT_LAYER, line_fields(), QgsWkbTypes.LineString),
+            (OUTPUT_NODES, NODE_LAYER, node_fields(), QgsWkbTypes.Point)):
+        if not _set(parameters, name):
+            continue  # an optional sink left unset
+        source = QgsVectorLayer(f"{gpkg}|layername={layer_name}", layer_name, "ogr")
+        if not source.isValid():
+            raise QgsProcessingException(f"the engine's {gpkg.name} has no {layer_name} "
+                                         "layer: run the inspection again")
+        sink, dest_id = alg.parameterAsSink(parameters, name, context, fields, wkb, crs)
+        if sink is None:
+            raise QgsProcessingException(alg.invalidSinkError(parameters, name))
+        copy_features(source, sink, fields, feedback)
+        del sink  # closes the file
+        results[name] = dest_id
     return results
 
 
-def aoi_shape(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context: Any, feedback: Any,
-              crs: Any) -> Tuple[Any, Any]:
-    """(QgsGeometry, shapely geometry) of the AOI polygons in ``crs`` (None, None if unset)."""
-    source = alg.parameterAsSource(parameters, AOI, context)
-    geom = polygons_union(source, crs, context, feedback)
-    return geom, to_shapely(geom)
+def summary_results(summary: Dict[str, Any]) -> Dict[str, Any]:
+    """TOTAL_LENGTH_M, N_SEGMENTS, N_CRACKS of a crack summary."""
+    return {TOTAL_LENGTH_M: float(summary.get("total_len_m") or 0.0),
+            N_SEGMENTS: int(summary.get("n_segments") or 0),
+            N_CRACKS: int(summary.get("n_cracks") or 0)}
 
 
 def model_name_for(raster: str) -> str:
@@ -178,6 +183,8 @@ def model_name_for(raster: str) -> str:
 class VectorizeCracksAlgorithm(CsbsrAlgorithm):
     """Measured crack centre-lines (length, width, type, severity) and nodes from a raster."""
 
+    help_anchor = "vectorize-and-measure-cracks"
+
     def name(self) -> str:
         return "vectorizecracks"
 
@@ -189,8 +196,9 @@ class VectorizeCracksAlgorithm(CsbsrAlgorithm):
             "Turns a crack probability raster (or a binary mask) into crack centre-lines with "
             "length (m), width statistics (mm), orientation, crack type, severity and "
             "provenance, plus tip/junction nodes. Lines crossing tile seams are continuous. "
-            "Field names fit in 10 characters, so Shapefile output keeps them; GeoPackage is "
-            "recommended. Lengths use the project ellipsoid unless 'grid distance' is chosen.")
+            "Without a road/structure axis every crack type is 'unclassified'. Field names "
+            "fit in 10 characters, so Shapefile output keeps them; GeoPackage is "
+            "recommended.")
 
     def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(
@@ -203,18 +211,26 @@ class VectorizeCracksAlgorithm(CsbsrAlgorithm):
 
     def processAlgorithm(self, parameters: Dict[str, Any], context: Any,
                          feedback: Any) -> Dict[str, Any]:
-        self.check_dependencies()
-        from ...core.vectorize.api import vectorize_raster
         from .detect_cracks import raster_path
 
         layer = self.parameterAsRasterLayer(parameters, INPUT, context)
         path = raster_path(layer)
         crs = layer.crs()
-        _geom, aoi = aoi_shape(self, parameters, context, feedback, crs)
-        cfg = vectorize_config(self, parameters, context)
-        network = self.call_core(vectorize_raster, path, cfg, FeedbackProgress(feedback),
-                                 model_name=model_name_for(path), aoi=aoi)
-        if network is None or feedback.isCanceled():
-            feedback.reportError(self.tr("Cancelled: no output was written."), False)
+        polygons = polygons_union(self.parameterAsSource(parameters, AOI, context), crs,
+                                  context, feedback)
+        work = Path(tempfile.mkdtemp(prefix="csbsr_vec_", dir=QgsProcessingUtils.tempFolder()))
+        gpkg = work / f"{Path(path).stem}_cracks.gpkg"
+        args = ["vectorize", path, "--out", str(gpkg), "--threshold",
+                repr(self.parameterAsDouble(parameters, VEC_THRESHOLD, context)),
+                *vectorize_arguments(self, parameters, context, polygons)]
+        name = model_name_for(path)
+        if name:
+            args += ["--model-name", name]
+        res = self.call_engine(args, feedback, work)
+        if res is None or feedback.isCanceled():
             return {}
-        return write_network(self, parameters, context, feedback, network, crs)
+        results = write_sinks(self, parameters, context, feedback, gpkg, crs)
+        results.update(summary_results(res.summary))
+        feedback.pushInfo(f"{results[N_SEGMENTS]} crack segments in {results[N_CRACKS]} "
+                          f"networks, total length {results[TOTAL_LENGTH_M]:.2f} m")
+        return results

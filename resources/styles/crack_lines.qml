@@ -14,10 +14,10 @@
   </temporal>
   <renderer-v2 symbollevels="0" forceraster="0" attr="sev" enableorderby="0" type="categorizedSymbol" referencescale="-1">
     <categories>
-      <category render="true" value="L" symbol="0" label="Low"/>
-      <category render="true" value="M" symbol="1" label="Medium"/>
-      <category render="true" value="H" symbol="2" label="High"/>
-      <category render="true" value="NR" symbol="3" label="Width not resolvable"/>
+      <category render="true" value="H" symbol="2" label="High: &gt; 75 mm, ASTM D6433"/>
+      <category render="true" value="M" symbol="1" label="Medium: 10-75 mm, ASTM D6433"/>
+      <category render="true" value="L" symbol="0" label="Low: &lt; 10 mm, ASTM D6433"/>
+      <category render="true" value="NR" symbol="3" label="Not resolvable: narrower than the resolvable width"/>
     </categories>
     <symbols>
       <symbol force_rhr="0" name="0" alpha="1" clip_to_extent="1" type="line">
@@ -40,7 +40,7 @@
             <Option name="dash_pattern_offset_unit" value="MM" type="QString"/>
             <Option name="draw_inside_polygon" value="0" type="QString"/>
             <Option name="joinstyle" value="round" type="QString"/>
-            <Option name="line_color" value="255,221,0,255" type="QString"/>
+            <Option name="line_color" value="31,191,63,255" type="QString"/>
             <Option name="line_style" value="solid" type="QString"/>
             <Option name="line_width" value="0.5" type="QString"/>
             <Option name="line_width_unit" value="MM" type="QString"/>
@@ -68,7 +68,7 @@
           <prop k="dash_pattern_offset_unit" v="MM"/>
           <prop k="draw_inside_polygon" v="0"/>
           <prop k="joinstyle" v="round"/>
-          <prop k="line_color" v="255,221,0,255"/>
+          <prop k="line_color" v="31,191,63,255"/>
           <prop k="line_style" v="solid"/>
           <prop k="line_width" v="0.5"/>
           <prop k="line_width_unit" v="MM"/>
@@ -114,7 +114,7 @@
             <Option name="dash_pattern_offset_unit" value="MM" type="QString"/>
             <Option name="draw_inside_polygon" value="0" type="QString"/>
             <Option name="joinstyle" value="round" type="QString"/>
-            <Option name="line_color" value="255,128,0,255" type="QString"/>
+            <Option name="line_color" value="255,140,0,255" type="QString"/>
             <Option name="line_style" value="solid" type="QString"/>
             <Option name="line_width" value="0.9" type="QString"/>
             <Option name="line_width_unit" value="MM" type="QString"/>
@@ -142,7 +142,7 @@
           <prop k="dash_pattern_offset_unit" v="MM"/>
           <prop k="draw_inside_polygon" v="0"/>
           <prop k="joinstyle" v="round"/>
-          <prop k="line_color" v="255,128,0,255"/>
+          <prop k="line_color" v="255,140,0,255"/>
           <prop k="line_style" v="solid"/>
           <prop k="line_width" v="0.9"/>
           <prop k="line_width_unit" v="MM"/>
@@ -188,7 +188,7 @@
             <Option name="dash_pattern_offset_unit" value="MM" type="QString"/>
             <Option name="draw_inside_polygon" value="0" type="QString"/>
             <Option name="joinstyle" value="round" type="QString"/>
-            <Option name="line_color" value="215,0,0,255" type="QString"/>
+            <Option name="line_color" value="227,26,28,255" type="QString"/>
             <Option name="line_style" value="solid" type="QString"/>
             <Option name="line_width" value="1.4" type="QString"/>
             <Option name="line_width_unit" value="MM" type="QString"/>
@@ -216,7 +216,7 @@
           <prop k="dash_pattern_offset_unit" v="MM"/>
           <prop k="draw_inside_polygon" v="0"/>
           <prop k="joinstyle" v="round"/>
-          <prop k="line_color" v="215,0,0,255"/>
+          <prop k="line_color" v="227,26,28,255"/>
           <prop k="line_style" v="solid"/>
           <prop k="line_width" v="1.4"/>
           <prop k="line_width_unit" v="MM"/>
@@ -262,7 +262,7 @@
             <Option name="dash_pattern_offset_unit" value="MM" type="QString"/>
             <Option name="draw_inside_polygon" value="0" type="QString"/>
             <Option name="joinstyle" value="round" type="QString"/>
-            <Option name="line_color" value="0,200,255,255" type="QString"/>
+            <Option name="line_color" value="79,123,214,255" type="QString"/>
             <Option name="line_style" value="solid" type="QString"/>
             <Option name="line_width" value="0.4" type="QString"/>
             <Option name="line_width_unit" value="MM" type="QString"/>
@@ -290,7 +290,7 @@
           <prop k="dash_pattern_offset_unit" v="MM"/>
           <prop k="draw_inside_polygon" v="0"/>
           <prop k="joinstyle" v="round"/>
-          <prop k="line_color" v="0,200,255,255"/>
+          <prop k="line_color" v="79,123,214,255"/>
           <prop k="line_style" v="solid"/>
           <prop k="line_width" v="0.4"/>
           <prop k="line_width_unit" v="MM"/>

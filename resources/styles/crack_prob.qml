@@ -38,12 +38,12 @@
         <stdDevFactor>2</stdDevFactor>
       </minMaxOrigin>
       <rastershader>
-        <colorrampshader labelPrecision="6" minimumValue="0" maximumValue="255" classificationMode="1" colorRampType="INTERPOLATED" clip="0">
-          <item alpha="0" value="0" label="0" color="#ffff00"/>
+        <colorrampshader labelPrecision="2" minimumValue="0" maximumValue="255" classificationMode="1" colorRampType="INTERPOLATED" clip="0">
+          <item alpha="0" value="0" label="0.00" color="#ffff00"/>
           <item alpha="0" value="64" label="0.25" color="#ffe600"/>
-          <item alpha="170" value="128" label="0.5" color="#ff8c00"/>
-          <item alpha="255" value="255" label="1" color="#dc0000"/>
-          <rampLegendSettings useContinuousLegend="1" orientation="2" maximumLabel="" suffix="" prefix="" direction="0" minimumLabel="">
+          <item alpha="170" value="128" label="0.50" color="#ff8c00"/>
+          <item alpha="255" value="255" label="1.00" color="#dc0000"/>
+          <rampLegendSettings useContinuousLegend="1" orientation="2" maximumLabel="1 (certain crack)" suffix="" prefix="" direction="0" minimumLabel="0 (no crack)">
             <numericFormat id="basic">
               <Option type="Map">
                 <Option name="decimal_separator" value="" type="QChar"/>

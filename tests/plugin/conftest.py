@@ -1,6 +1,9 @@
-"""Fixtures of the plugin tests: the registered provider, a tiny model, small real rasters."""
+"""Fixtures of the plugin tests: the engine (``CSBSR_ENGINE``), the registered provider, a tiny
+model, small real rasters."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,31 @@ SECOND_ORTHO = ORTHO_DIR / "usgs_hro_colorado_201404_13SED190110_15cm.tif"
 SAMPLE_ORTHO = REPO / "resources" / "sample" / "sample_ortho.tif"
 _PROVIDERS: list = []
 FP32 = 1  # index of "fp32" in the PRECISION enum (bf16 on CPU flattens a random model)
+
+
+def write_engine_wrapper(folder: Path) -> Path:
+    """A ``csbsr`` executable that runs this checkout's engine with the test Python (what
+    ``CSBSR_ENGINE`` points at in tests; a user's points at their engine environment)."""
+    wrapper = folder / "csbsr"
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    wrapper.write_text("#!/bin/sh\n# the engine of this checkout, for the tests\n"
+                       f"export PYTHONPATH='{pythonpath}'\n"
+                       f"exec '{sys.executable}' -m csbsr.core.cli \"$@\"\n", encoding="utf-8")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``CSBSR_ENGINE`` for the whole session (QGIS subprocesses inherit it)."""
+    wrapper = write_engine_wrapper(tmp_path_factory.mktemp("engine"))
+    old = os.environ.get("CSBSR_ENGINE")
+    os.environ["CSBSR_ENGINE"] = str(wrapper)
+    yield wrapper
+    if old is None:
+        os.environ.pop("CSBSR_ENGINE", None)
+    else:
+        os.environ["CSBSR_ENGINE"] = old
 
 
 @pytest.fixture()

@@ -49,7 +49,8 @@ def _run(alg_id: str, params: dict, feedback=None):
     return results, ok, context
 
 
-@pytest.mark.parametrize("ext", ["gpkg", "shp", "memory"])
+@pytest.mark.parametrize("ext", ["gpkg", pytest.param("shp", marks=pytest.mark.slow),
+                                 pytest.param("memory", marks=pytest.mark.slow)])
 def test_vectorize_writes_measured_lines_in_every_format(provider, synthetic_prob: Path,
                                                          tmp_path: Path, ext: str) -> None:
     import processing
@@ -155,6 +156,7 @@ def test_inspect_on_a_real_orthophoto(provider, tiny_model: Path, real_ortho: Pa
     assert _vector(results["OUTPUT_NODES"]).featureCount() > 0
 
 
+@pytest.mark.slow
 def test_inspect_on_the_sample_orthophoto(provider, tiny_model: Path, sample_ortho: Path,
                                           tmp_path: Path) -> None:
     src = _raster(str(sample_ortho))
@@ -174,6 +176,7 @@ def test_inspect_on_the_sample_orthophoto(provider, tiny_model: Path, sample_ort
     assert mask.width() == 4 * 96
 
 
+@pytest.mark.slow
 def test_batch_of_two_rasters_into_one_folder(provider, tiny_model: Path, real_ortho: Path,
                                               real_crop: Path, tmp_path: Path) -> None:
     """What the toolbox batch interface does: one algorithm, one run per row."""
@@ -304,3 +307,37 @@ def test_detect_then_vectorize_in_a_model(provider, tiny_model: Path, real_ortho
     assert lines.featureCount() > 0
     assert lines.crs() == _raster(str(real_ortho)).crs()
     assert (tmp_path / "d" / f"{real_ortho.stem}_prob.tif").is_file()
+
+
+def test_batch_without_load_layers_queues_nothing(provider, tiny_model: Path, real_crop: Path,
+                                                  tmp_path: Path) -> None:
+    """The batch dialog's "Load layers on completion" unticked: sinks get no project, and the
+    run's rasters follow them (they used to load anyway)."""
+    from qgis.core import QgsProcessingOutputLayerDefinition
+
+    out = tmp_path / "out"
+    results, ok, context = _run("csbsr:inspectcracks", {
+        "INPUT": str(real_crop), "MODEL": str(tiny_model), "PRECISION": FP32,
+        "OUTPUT_FOLDER": str(out),
+        "OUTPUT_LINES": QgsProcessingOutputLayerDefinition(str(out / "l.gpkg"), None)})
+    assert ok and Path(results["OUTPUT_LINES"]).is_file()
+    assert context.layersToLoadOnCompletion() == {}
+    # the output folder is a complete run folder: the report needs nothing else
+    assert Path(results["SUMMARY_JSON"]).is_file() and Path(results["REPORT_HTML"]).is_file()
+
+
+def test_a_too_coarse_orthophoto_is_refused_in_qgis_words(provider, shared_ortho: Path,
+                                                          tmp_path: Path) -> None:
+    """150 mm/px against the shipped model's 8 mm/px: the engine refuses before any work and
+    the message names the QGIS parameter, not the command-line flag."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    ortho = shared_ortho / "usgs_hro_colorado_201404_13SED190110_15cm.tif"
+    with pytest.raises(QgsProcessingException) as err:
+        processing.run("csbsr:detectcracks", {"INPUT": str(ortho),
+                                              "OUTPUT_FOLDER": str(tmp_path / "o")})
+    text = str(err.value)
+    assert "too coarse" in text and "Keep the orthophoto's own resolution" in text
+    assert "--gsd-policy" not in text
+    assert not (tmp_path / "o").exists()

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import os
 import runpy
-import site
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -29,8 +27,11 @@ def test_zip_layout(plugin_zip: Path) -> None:
     names = zipfile.ZipFile(plugin_zip).namelist()
     assert {n.split("/")[0] for n in names} == {"csbsr"}
     for required in ("metadata.txt", "__init__.py", "LICENSE", "csbsr_plugin/plugin.py",
-                     "core/detect/detect.py", "resources/styles/crack_lines.qml",
-                     "resources/icons/csbsr.svg"):
+                     "csbsr_plugin/engine.py", "core/detect/detect.py",
+                     "resources/styles/crack_lines.qml", "resources/icons/csbsr.svg",
+                     "docs/user-guide.md", "docs/screenshots/dock.png",
+                     "docs/screenshots/attribute-table.png",
+                     "docs/screenshots/report-link.png"):
         assert f"csbsr/{required}" in names, required
     assert not [n for n in names if "/tests/" in n or "__pycache__" in n or n.endswith(
         (".pyc", ".aux.xml")) or "/.venv/" in n or "/runs/" in n]
@@ -39,6 +40,9 @@ def test_zip_layout(plugin_zip: Path) -> None:
         assert "csbsr/resources/models/csbsr_lite_x4.json" in names
     if (REPO / "resources" / "sample" / "sample_ortho.tif").exists():
         assert "csbsr/resources/sample/sample_ortho.tif" in names
+    assert any(n.startswith("csbsr/requirements/") for n in names)
+    if (REPO / "requirements" / "engine.lock.txt").exists():
+        assert "csbsr/requirements/engine.lock.txt" in names
     meta = zipfile.ZipFile(plugin_zip).read("csbsr/metadata.txt").decode()
     for key in ("name=", "qgisMinimumVersion=3.22", "version=", "hasProcessingProvider=yes",
                 "icon=resources/icons/csbsr.svg"):
@@ -53,10 +57,9 @@ def test_qgis_loads_the_extracted_zip(plugin_zip: Path, tmp_path: Path) -> None:
     (tmp_path / "home").mkdir()
     env = {k: v for k, v in os.environ.items()
            if k not in ("QGIS_CUSTOM_CONFIG_PATH", "QGIS_OPTIONS_PATH", "DISPLAY")}
+    env.pop("PYTHONPATH", None)  # QGIS's own Python needs no engine package
     env.update(HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="offscreen",
-               QGIS_PLUGINPATH=str(plugins),
-               PYTHONPATH=os.pathsep.join(p for p in site.getsitepackages()
-                                          if p.startswith(sys.prefix)))
+               QGIS_PLUGINPATH=str(plugins))
     enable = subprocess.run([str(QGIS_PROCESS), "plugins", "enable", "csbsr"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert enable.returncode == 0, enable.stdout + enable.stderr

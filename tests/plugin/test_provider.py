@@ -1,11 +1,15 @@
-"""The provider registers its three algorithms, each with plain modeler-friendly parameters."""
+"""The provider registers its algorithms, each with plain modeler-friendly parameters; the
+plugin's menu; Diagnostics names the engine, its Python, torch and the device."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.qgis
 
-IDS = ("csbsr:detectcracks", "csbsr:vectorizecracks", "csbsr:inspectcracks")
+IDS = ("csbsr:detectcracks", "csbsr:vectorizecracks", "csbsr:inspectcracks",
+       "csbsr:crackreport")
 
 
 def test_every_algorithm_is_registered(provider) -> None:
@@ -19,6 +23,7 @@ def test_every_algorithm_is_registered(provider) -> None:
         ok, message = alg.canExecute()
         assert ok, message
         assert alg.shortHelpString()
+        assert alg.helpUrl().startswith("file://") and "user-guide" in alg.helpUrl()
         names = [p.name() for p in alg.parameterDefinitions()]
         assert len(names) == len(set(names))
         assert all(n.isupper() for n in names)
@@ -36,8 +41,11 @@ def test_diagnostics_report_names_versions_and_device(qgis_app) -> None:
     from csbsr.csbsr_plugin.diagnostics import report_text
 
     text = report_text("auto")
-    for label in ("qgis", "torch", "rasterio", "shapely", "gpu", "device", "model"):
+    for label in ("qgis", "engine ", "engine python", "torch", "rasterio", "gpu", "device",
+                  "model"):
         assert any(line.startswith(label) for line in text.splitlines()), label
+    engine_line = next(line for line in text.splitlines() if line.startswith("engine "))
+    assert "CSBSR_ENGINE" in engine_line
     assert "3.22" in text or "3.2" in text
     assert "CPU" in text or "CUDA" in text
 
@@ -50,10 +58,13 @@ def test_diagnose_cli(capsys: pytest.CaptureFixture) -> None:
     assert "device" in out and "CPU" in out and "torch" in out
 
 
-def test_init_gui_and_unload_with_an_interface(qgis_iface, qgis_processing) -> None:
+def test_init_gui_and_unload_with_an_interface(qgis_iface, qgis_processing, tmp_path,
+                                                monkeypatch) -> None:
     import csbsr
-    from qgis.core import QgsApplication
+    from qgis.core import QgsApplication, QgsProject
 
+    monkeypatch.setenv("HOME", str(tmp_path))
+    QgsProject.instance().clear()  # unsaved: results go to ~/csbsr_results
     registry = QgsApplication.processingRegistry()
     existing = registry.providerById("csbsr")
     if existing is not None:  # the session fixture's provider: unregister it for this test
@@ -62,9 +73,17 @@ def test_init_gui_and_unload_with_an_interface(qgis_iface, qgis_processing) -> N
     try:
         plugin.initGui()
         assert registry.providerById("csbsr") is not None
-        assert len(plugin.actions) == 2
+        names = [a.text() for a in plugin.actions]
+        assert names == ["CSBSR crack inspection panel", "Load sample orthophoto",
+                         "CSBSR diagnostics (engine, GPU)...", "CSBSR user guide"]
         plugin.toggle_dock(True)
         assert plugin.dock is not None and plugin.dock.objectName() == "CsbsrDock"
+        layer = plugin.load_sample()  # the menu action: a copy outside the plugin folder
+        assert layer is not None and layer.isValid()
+        assert Path(layer.source()).parent == Path.home() / "csbsr_results" / "sample"
+        assert plugin.dock.raster_combo.currentLayer() is layer
+        assert "8 mm/px" in plugin.dock.gsd_label.text()
     finally:
         plugin.unload()
     assert registry.providerById("csbsr") is None and plugin.dock is None
+    QgsProject.instance().removeAllMapLayers()

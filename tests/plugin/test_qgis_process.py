@@ -1,15 +1,15 @@
 """End to end through QGIS's own command line: ``qgis_process.bin run csbsr:inspectcracks``.
 
 A throw-away HOME holds the QGIS profile; QGIS_PLUGINPATH points at a folder with a symlink
-``csbsr`` -> the repository (what ``make deploy`` does for a real profile).
+``csbsr`` -> the repository (what ``make deploy`` does for a real profile). QGIS's own Python
+gets no extra path: it needs none of the engine's packages; the engine (``CSBSR_ENGINE``) runs
+in its own environment.
 """
 from __future__ import annotations
 
 import json
 import os
-import site
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,10 +29,10 @@ def _env(tmp_path: Path) -> dict:
     # profile lives under the throw-away HOME
     env = {k: v for k, v in os.environ.items()
            if k not in ("PROJ_LIB", "PROJ_DATA", "GDAL_DATA", "GDAL_DRIVER_PATH", "DISPLAY",
-                        "QGIS_CUSTOM_CONFIG_PATH", "QGIS_OPTIONS_PATH")}
-    venv_site = [p for p in site.getsitepackages() if p.startswith(sys.prefix)]
+                        "QGIS_CUSTOM_CONFIG_PATH", "QGIS_OPTIONS_PATH", "PYTHONPATH")}
     env.update(HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="offscreen",
-               QGIS_PLUGINPATH=str(plugins), PYTHONPATH=os.pathsep.join(venv_site))
+               QGIS_PLUGINPATH=str(plugins))
+    assert "CSBSR_ENGINE" in env
     return env
 
 
@@ -45,13 +45,14 @@ def test_qgis_process_runs_inspectcracks(tiny_model: Path, real_ortho: Path,
     assert enable.returncode == 0, enable.stderr[-2000:]
     listing = subprocess.run([str(QGIS_PROCESS), "list"], env=env, capture_output=True,
                              text=True, timeout=60)
-    for alg in ("csbsr:detectcracks", "csbsr:vectorizecracks", "csbsr:inspectcracks"):
+    for alg in ("csbsr:detectcracks", "csbsr:vectorizecracks", "csbsr:inspectcracks",
+                "csbsr:crackreport"):
         assert alg in listing.stdout
     out = tmp_path / "out"
     res = subprocess.run(
         [str(QGIS_PROCESS), "run", "csbsr:inspectcracks", "--json", "--",
          f"INPUT={real_ortho}", f"MODEL={tiny_model}", "PRECISION=1", "STANDARD=1",
-         f"OUTPUT_FOLDER={out}", f"OUTPUT_LINES={out / 'cracks.gpkg'}",
+         "CREATE_REPORT=true", f"OUTPUT_FOLDER={out}", f"OUTPUT_LINES={out / 'cracks.gpkg'}",
          f"OUTPUT_NODES={out / 'nodes.shp'}"],
         env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -59,6 +60,12 @@ def test_qgis_process_runs_inspectcracks(tiny_model: Path, real_ortho: Path,
     assert results["DEVICE_USED"].startswith("CPU")
     assert results["N_SEGMENTS"] > 0
     assert Path(results["PROB"]).is_file() and Path(results["MASK"]).is_file()
+    # the output folder is a complete run folder, with both reports
+    stem = real_ortho.stem
+    for suffix in ("_cracks.gpkg", "_summary.json", "_report.json", "_report.html",
+                   "_report.pdf", "_run.json"):
+        assert (out / f"{stem}{suffix}").is_file(), suffix
+    assert results["REPORT_PDF"] == str(out / f"{stem}_report.pdf")
 
     from qgis.core import QgsRasterLayer, QgsVectorLayer
 

@@ -399,3 +399,55 @@ def test_out_of_memory_with_a_single_tile_is_a_clear_error() -> None:
                      RecordingProgress())
     with pytest.raises(DeviceError, match="smaller --tile-px"):
         engine.predict_tiles(np.zeros((1, 3, *grid.tile_shape), dtype=np.float32))
+
+
+def _warped_sample(tmp_path, size=None):
+    """The shipped sample (or a ``size`` px crop of it) reprojected to EPSG:4326 without
+    nodata: the rotated footprint in a black collar (what a careless export produces)."""
+    import importlib.util
+
+    if not REPO_SAMPLE.exists():
+        pytest.skip("the demo sample is missing")
+    spec = importlib.util.spec_from_file_location(
+        "test_io_helpers", Path(__file__).resolve().parents[1] / "raster" / "test_io.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    src = REPO_SAMPLE
+    if size:
+        with rasterio.open(REPO_SAMPLE) as s:
+            img = s.read(window=((0, size), (0, size)))
+            src = _write(tmp_path / "crop.tif", img, crs=s.crs, transform=s.transform)
+    return helpers.warp_with_collar(src, tmp_path / "warped.tif")
+
+
+def test_black_collar_becomes_nodata_with_a_warning(tmp_path):
+    path, inside = _warped_sample(tmp_path)
+    prog = RecordingProgress()
+    res = detect(path, tmp_path / "out", _cfg(tile=TileConfig(tile_px=128)), prog,
+                 model=_local())
+    assert any("treating it as nodata" in w and "(0, 0, 0)" in w for w in prog.warnings)
+    with rasterio.open(res.mask_path) as d:
+        mask = d.read(1)[::4, ::4]  # back on the input grid (x4)
+    assert (mask[~inside] == 255).all()  # the collar is nodata, not background or crack
+    assert (mask[inside] != 255).mean() > 0.97
+
+
+@pytest.mark.slow
+def test_black_collar_grows_no_border_cracks(tmp_path, monkeypatch):
+    """Issue 16.5 with the shipped model: the collar's edge was read as four long cracks."""
+    from csbsr.core.detect import inputs as inputs_module
+    from csbsr.core.model.card import default_model_path
+
+    if not default_model_path().exists():
+        pytest.skip("the shipped model is missing")
+    path, _inside = _warped_sample(tmp_path, size=256)
+    loaded = load_model(default_model_path())
+    cfg = _cfg(tile=TileConfig(tile_px=128), precision="fp32")
+    fixed = run_pipeline(path, tmp_path / "fixed", cfg, model=loaded, report=False)
+    monkeypatch.setattr(inputs_module, "find_edge_collar", lambda *a, **k: None)
+    naive = run_pipeline(path, tmp_path / "naive", cfg, model=loaded, report=False)
+    growth = naive.summary["total_len_m"] / max(fixed.summary["total_len_m"], 1e-9) - 1
+    print(f"total length: with collar as nodata {fixed.summary['total_len_m']:.2f} m, "
+          f"as black pixels {naive.summary['total_len_m']:.2f} m (+{growth:.0%})")
+    assert growth > 0.05  # the naive run measures the collar's edge as cracks
+    assert fixed.summary["area_m2"] < naive.summary["area_m2"]

@@ -1,7 +1,9 @@
 """Opening, validating, reading (reflect padding) and writing rasters."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from csbsr.core.errors import InvalidInputError
 from csbsr.core.raster.io import (
     OutputRaster,
     describe_raster,
+    find_edge_collar,
     ground_sampling_distance,
     open_raster,
     raster_env,
@@ -170,3 +173,64 @@ def test_output_raster_commit_and_abort(tmp_path):
     out2.write(np.ones((1, 50, 50), np.uint8), 0, 0)
     out2.abort()
     assert [f.name for f in tmp_path.iterdir()] == ["o.tif"]
+
+
+SAMPLE = Path(__file__).resolve().parents[3] / "resources" / "sample" / "sample_ortho.tif"
+
+
+def warp_with_collar(src_path, out_path, crs="EPSG:4326"):
+    """Reproject a real orthophoto to ``crs`` the way a careless export does it: no nodata,
+    no alpha, so the rotated footprint sits in a black collar. Returns (path, true valid)."""
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    with rasterio.open(src_path) as src:
+        t, w, h = calculate_default_transform(src.crs, crs, src.width, src.height,
+                                              *src.bounds)
+        data = np.zeros((3, h, w), np.uint8)
+        for b in range(3):
+            reproject(rasterio.band(src, b + 1), data[b], dst_transform=t, dst_crs=crs,
+                      resampling=Resampling.bilinear)
+        inside = np.zeros((h, w), np.uint8)
+        reproject(np.full((src.height, src.width), 1, np.uint8), inside,
+                  src_transform=src.transform, src_crs=src.crs, dst_transform=t, dst_crs=crs,
+                  resampling=Resampling.nearest)
+    _write(out_path, data, crs=crs, transform=t)
+    return out_path, inside > 0
+
+
+def test_warp_collar_of_a_real_orthophoto_is_nodata(tmp_path):
+    if not SAMPLE.exists():
+        pytest.skip("the sample orthophoto is missing")
+    path, inside = warp_with_collar(SAMPLE, tmp_path / "sample_4326.tif")
+    with rasterio.open(path) as ds:
+        collar = find_edge_collar(ds, (1, 2, 3))
+        assert collar is not None and collar.value == (0.0, 0.0, 0.0)
+        valid = collar.valid(0, ds.height, 0, ds.width)
+        # every collar pixel is excluded; the real image loses only the 2 px fringe
+        assert not (valid & ~inside).any()
+        assert (~valid & inside).sum() < 0.03 * inside.sum()
+        assert collar.fraction == pytest.approx((~inside).mean(), abs=0.02)
+        _data, ok = read_padded(ds, (1, 2, 3), -8, 40, -8, 40, collar)
+        assert ok.shape == (48, 48) and not ok[8:40, 8:40].all()
+        # a resampled view (2x finer) maps its windows onto the native runs
+        half = dataclasses.replace(collar, factor=2.0)
+        assert (half.valid(0, 2 * ds.height, 0, 2 * ds.width)[::2, ::2] == valid).all()
+    with rasterio.open(SAMPLE) as ds:  # the original has no collar
+        assert find_edge_collar(ds, (1, 2, 3)) is None
+
+
+def test_collar_check_leaves_masked_rasters_alone(tmp_path):
+    data = np.zeros((3, 30, 30), np.uint8)
+    data[:, 10:20, 10:20] = 120
+    with_nodata = _write(tmp_path / "n.tif", data, nodata=0)
+    without = _write(tmp_path / "w.tif", data)
+    with rasterio.open(with_nodata) as ds:
+        assert find_edge_collar(ds, (1, 2, 3)) is None  # GDAL's mask already does it
+    with rasterio.open(without) as ds:
+        c = find_edge_collar(ds, (1, 2, 3))
+        assert c is not None
+        v = c.valid(0, 30, 0, 30)
+        assert v[12:18, 12:18].all() and not v[:8].any() and not v[:, :8].any()
+    speckled = _rgb(30, 30)  # natural image: no constant border
+    with rasterio.open(_write(tmp_path / "s.tif", speckled)) as ds:
+        assert find_edge_collar(ds, (1, 2, 3)) is None

@@ -1,0 +1,71 @@
+"""The model card as the dock shows it, read from the model's ``.json`` beside its weights.
+
+Plain JSON (no torch, no engine import): the engine checks the weights themselves when it
+runs. The sentence an inspector reads comes from ``core.report.style.model_in_plain_words``,
+the same words as the report's title block.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ..core.report.style import model_in_plain_words
+from .paths import RESOURCES
+
+DEFAULT_MODEL = RESOURCES / "models" / "csbsr_lite_x4.safetensors"
+FORMAT_NAME = "csbsr-model"
+
+
+@dataclass(frozen=True)
+class Card:
+    """What the dock needs of a model card.
+
+    Attributes:
+        path: the model (``.safetensors``).
+        name: the model's file stem.
+        scale: super-resolution factor.
+        input_gsd_mm: the ground resolution it was trained for (mm/px), None = any.
+        threshold: its recommended probability threshold.
+        plain: one sentence for an inspector.
+        data: the whole card.
+    """
+
+    path: Path
+    name: str
+    scale: int
+    input_gsd_mm: Optional[float]
+    threshold: float
+    plain: str
+    data: Dict[str, Any]
+
+
+def read_card(model: Optional[str] = None) -> Card:
+    """The card of ``model`` (default: the shipped model).
+
+    Raises:
+        ValueError: the model or its card is missing or not a CSBSR model card (the message
+            says what to do).
+    """
+    path = Path(model) if model else DEFAULT_MODEL
+    if not path.is_file():
+        raise ValueError(f"model file not found: {path}: choose a .safetensors model or leave "
+                         "the field empty for the shipped one")
+    card_path = path.with_suffix(".json")
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except OSError:
+        raise ValueError(f"the model card {card_path.name} is missing: it must sit beside "
+                         f"{path.name} (same name, .json)") from None
+    except ValueError as exc:
+        raise ValueError(f"the model card {card_path.name} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise ValueError(f"{card_path.name} is not a CSBSR model card (format "
+                         f"{FORMAT_NAME!r} expected)")
+    arch = data.get("model") or {}
+    gsd = data.get("input_gsd_m")
+    return Card(path=path, name=path.stem, scale=int(arch.get("scale") or 1),
+                input_gsd_mm=float(gsd) * 1000.0 if gsd else None,
+                threshold=float(data.get("recommended_threshold") or 0.5),
+                plain=model_in_plain_words(data), data=data)
