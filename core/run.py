@@ -25,6 +25,7 @@ from .detect.detect import DetectResult, detect
 from .errors import InvalidInputError, OutputExistsError
 from .layout import RUN_FILES, RunLayout
 from .progress import NullProgress, Progress, check_cancelled, report_metrics, sub_progress
+from .raster.tiling import BlockMap
 from .records import CrackNetwork
 from .vectorize.config import VectorizeConfig
 
@@ -60,7 +61,8 @@ class RunResult:
 def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None,
                  progress: Optional[Progress] = None, model: Any = None,
                  vectorize_cfg: Optional[VectorizeConfig] = None,
-                 report: bool = True, sinks: Sequence[LineSink] = ()) -> RunResult:
+                 report: bool = True, sinks: Sequence[LineSink] = (),
+                 block_map: Optional[BlockMap] = None) -> RunResult:
     """Run the whole job on one orthophoto into ``out_dir`` (see the module doc).
 
     Args:
@@ -73,6 +75,9 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
             threshold (the model card's unless overridden) so mask and lines agree.
         report: also write the HTML report (+ CSV tables) and the report content JSON.
         sinks: extra destinations of the crack lines.
+        block_map: run detection and vectorization in blocks through it (a huge raster on
+            several Dask workers, ``csbsr survey``); the outputs are the same as without it
+            (see :func:`~.detect.detect.detect` and :func:`~.vectorize.api.vectorize_raster`).
 
     Raises:
         OutputExistsError: results of this orthophoto exist in ``out_dir`` and
@@ -95,13 +100,13 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
     with staging:
         report_metrics(progress, stage="detect")
         det = detect(raster, staging.dir, dataclasses.replace(cfg, overwrite=True),
-                     sub_progress(progress, 0.0, 80.0), model=model)
+                     sub_progress(progress, 0.0, 80.0), model=model, block_map=block_map)
         check_cancelled(progress)
         vcfg = dataclasses.replace(vectorize_cfg or VectorizeConfig(), threshold=det.threshold)
         report_metrics(progress, stage="vectorize")
         progress.set_status("vectorizing cracks")
         network = vectorize_raster(det.prob_path, vcfg, sub_progress(progress, 80.0, 93.0),
-                                   model_name=_model_name(cfg, model))
+                                   model_name=_model_name(cfg, model), block_map=block_map)
         check_cancelled(progress)
         report_metrics(progress, stage="export")
         write_network(network, staging.path(layout.path("cracks")))
