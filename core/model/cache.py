@@ -80,6 +80,13 @@ def cached_model(ref: ModelRef) -> Any:
         return loaded
 
 
+def load_counts() -> Dict[str, int]:
+    """How many times each model was loaded in this process ("path@sha256[:12]" -> count):
+    1 per model once warm (``client.run(load_counts)`` asks every Dask worker)."""
+    with _LOCK:
+        return {f"{p}@{h[:12]}": n for (p, h), n in LOADS.items()}
+
+
 def clear() -> None:
     """Forget every cached model (tests)."""
     with _LOCK:

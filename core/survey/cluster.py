@@ -1,0 +1,228 @@
+"""Where a survey runs: a local Dask cluster sized for this machine, an existing cluster, or
+this process; the per-worker set-up (torch threads, the model loaded once); block maps.
+
+**Sizing rule** (:func:`plan_workers`). A task is one orthophoto (or one block of a huge
+one) and runs on one Dask thread; inside it torch parallelises each convolution over its
+intra-op threads. So every worker gets exactly one Dask thread and ``T`` torch threads, and
+``workers x T <= cores`` keeps torch from oversubscribing the cores:
+
+- ``workers = min(parallel tasks, cores // T, memory // WORKER_MEMORY)``,
+- ``T = --threads``, or else ``cores // workers`` once ``workers`` is known (with
+  ``T = 1`` first, so as many orthophotos as cores run side by side: processes scale better
+  than intra-op threads on small tiles; a single orthophoto gets every core as threads).
+
+On a 2-core machine: two or more orthophotos give 2 workers x 1 thread, one orthophoto
+1 worker x 2 threads. Each worker sets ``torch.set_num_threads(T)`` (the environment's
+``OMP_NUM_THREADS`` is set to ``T`` too) and loads the model once (:class:`SurveyPlugin`).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional, Sequence, Set, Tuple
+
+from ..errors import InvalidInputError
+from ..model.cache import ModelRef
+
+log = logging.getLogger(__name__)
+
+#: memory one worker needs at most (model, GDAL cache, tile buffers, vectorization), bytes
+WORKER_MEMORY = 2 * 2**30
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How many workers and threads, and why.
+
+    Attributes:
+        workers: worker processes; threads: torch threads per worker.
+        why: the rule applied, in words (for the log and the survey summary).
+    """
+
+    workers: int
+    threads: int
+    why: str
+
+
+def machine_cores() -> int:
+    """CPU cores this process may use (its affinity mask)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def machine_memory() -> Optional[int]:
+    """Physical memory in bytes, or None when unknown."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def plan_workers(tasks: int, cores: int, workers: Optional[int] = None,
+                 threads: Optional[int] = None, memory: Optional[int] = None) -> WorkerPlan:
+    """Workers x torch threads for ``tasks`` parallel tasks on ``cores`` cores (module doc).
+
+    Args:
+        tasks: tasks that can run at once (orthophotos to do, blocks of huge ones).
+        cores: usable CPU cores.
+        workers, threads: the user's choice (None = decide).
+        memory: physical memory in bytes (None = not limiting).
+    """
+    by_memory = max(1, memory // WORKER_MEMORY) if memory else cores
+    if workers is None:
+        t = threads or 1
+        workers = max(1, min(tasks, cores // t, by_memory))
+        why = (f"min({tasks} parallel tasks, {cores} cores // {t} thread(s), "
+               f"{by_memory} by memory at {WORKER_MEMORY / 2**30:.0f} GiB per worker)")
+    else:
+        why = "--workers"
+    if threads is None:
+        threads = max(1, cores // workers)
+        why += f"; {cores} cores // {workers} worker(s) = {threads} torch thread(s) each"
+    else:
+        why += f"; --threads {threads}"
+        if workers * threads > cores:
+            why += f" (oversubscribed: {workers * threads} threads on {cores} cores)"
+    return WorkerPlan(int(workers), int(threads), why)
+
+
+def _dask_plugin_base() -> Any:
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    return WorkerPlugin
+
+
+class SurveyPlugin(_dask_plugin_base()):  # type: ignore[misc]
+    """Set up each worker once: torch threads, the model loaded from its path + SHA-256
+    (:func:`~..model.cache.cached_model`), and, on a local cluster, Ctrl-C left to the
+    survey process (which cancels the tasks cleanly) instead of killing the workers."""
+
+    name = "csbsr-survey"
+
+    def __init__(self, model: ModelRef, threads: int, ignore_sigint: bool = False) -> None:
+        self.model = model
+        self.threads = int(threads)
+        self.ignore_sigint = ignore_sigint
+
+    def setup(self, worker: Any) -> None:
+        """Called by Dask on every worker, present and future."""
+        import signal
+        import threading
+
+        import torch
+
+        from ..model.cache import cached_model
+
+        torch.set_num_threads(self.threads)
+        if self.ignore_sigint and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        cached_model(self.model)
+
+
+@contextlib.contextmanager
+def open_client(scheduler: Optional[str], plan: Optional[WorkerPlan], model: ModelRef
+                ) -> Iterator[Any]:
+    """A Dask client on ``scheduler`` (address or scheduler file) or on a new local cluster
+    sized by ``plan``, with :class:`SurveyPlugin` registered; closed on exit (a local
+    cluster is shut down, an existing one is left running).
+
+    Raises:
+        InvalidInputError: the scheduler cannot be reached.
+    """
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    try:
+        if scheduler is None:
+            assert plan is not None
+            env = {"OMP_NUM_THREADS": str(plan.threads), "MKL_NUM_THREADS": str(plan.threads)}
+            if os.environ.get("PYTHONPATH"):
+                env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+            cluster = LocalCluster(n_workers=plan.workers, threads_per_worker=1,
+                                   processes=True, dashboard_address="127.0.0.1:0", env=env)
+            client = Client(cluster)
+            threads = plan.threads
+        else:
+            client = _connect(scheduler)
+            threads = plan.threads if plan is not None else 1
+    except OSError as exc:
+        if cluster is not None:
+            cluster.close()
+        raise InvalidInputError(f"cannot reach the Dask scheduler {scheduler} ({exc}): start "
+                                "it (dask scheduler) or check the address/file") from exc
+    try:
+        client.register_plugin(SurveyPlugin(model, threads, ignore_sigint=cluster is not None))
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _connect(scheduler: str) -> Any:
+    from distributed import Client
+
+    if "://" in scheduler or not os.path.exists(scheduler):
+        return Client(scheduler, timeout="20s")
+    return Client(scheduler_file=scheduler, timeout="20s")
+
+
+def worker_threads(client: Any) -> int:
+    """Dask threads in the cluster (= tasks it runs at once)."""
+    return max(1, sum(client.nthreads().values()))
+
+
+def _call_block(fn: Callable[[Any], Any], item: Any, threads: int) -> Tuple[str, Any]:
+    """Run one block on a worker with the survey's torch threads; (worker, result)."""
+    import torch
+    from distributed import get_worker
+
+    if threads:
+        torch.set_num_threads(threads)
+    return str(get_worker().address), fn(item)
+
+
+class DaskBlockMap:
+    """A :class:`~..raster.tiling.BlockMap` over a Dask cluster: blocks become tasks (ahead
+    of new orthophotos), at most ``ahead`` in flight, results yielded in order; closing the
+    iterator cancels the rest.
+
+    Args:
+        client: a client (in a task: ``distributed.worker_client()``).
+        block_px: target block size in pixels.
+        threads: torch threads of a block task.
+        retries: extra attempts of a block that failed.
+    """
+
+    def __init__(self, client: Any, block_px: int, threads: int, retries: int = 2) -> None:
+        self.client = client
+        self.block_px = int(block_px)
+        self.threads = int(threads)
+        self.retries = int(retries)
+        self.ahead = max(4, 2 * worker_threads(client))
+        self.blocks = 0
+        self.workers: Set[str] = set()
+
+    def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        futures: list = []
+        nxt = 0
+        try:
+            for i in range(len(items)):
+                while nxt < len(items) and nxt < i + self.ahead:
+                    futures.append(self.client.submit(
+                        _call_block, fn, items[nxt], self.threads, pure=False, priority=10,
+                        retries=self.retries))
+                    nxt += 1
+                worker, out = futures[i].result()
+                futures[i] = None  # let Dask forget it
+                self.blocks += 1
+                self.workers.add(worker)
+                yield out
+        finally:
+            left = [f for f in futures if f is not None and not f.done()]
+            if left:
+                self.client.cancel(left)
