@@ -135,6 +135,10 @@ def open_client(scheduler: Optional[str], plan: Optional[WorkerPlan], model: Mod
     """
     from distributed import Client, LocalCluster
 
+    if not log.isEnabledFor(logging.DEBUG):  # distributed logs every connection at INFO
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+        # "worker still alive after 4 s, killing" at shutdown, once every task has ended
+        logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
     cluster = None
     try:
         if scheduler is None:

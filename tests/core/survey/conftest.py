@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -95,3 +96,50 @@ def survey_settings() -> Callable[..., object]:
                             vectorize=VectorizeConfig(window_px=256, overlap_px=64), **kw)
 
     return make
+
+
+def read_lines(gpkg: Path) -> Tuple[list, Dict[str, Any]]:
+    """(WKB geometries, attribute columns) of a run's crack_seg layer."""
+    from pyogrio.raw import read
+
+    meta, _fids, wkb, data = read(str(gpkg), layer="crack_seg")
+    return list(wkb), {n: data[i] for i, n in enumerate(meta["fields"])}
+
+
+def assert_same_lines(a: Path, b: Path) -> int:
+    """The two GeoPackages hold the same lines with the same attributes; returns the count."""
+    ga, ca = read_lines(a)
+    gb, cb = read_lines(b)
+    assert ga == gb
+    assert ca.keys() == cb.keys()
+    for name in ca:
+        x, y = ca[name], cb[name]
+        if x.dtype.kind == "f":
+            assert np.array_equal(x, y, equal_nan=True), name
+        else:
+            assert (x == y).all(), name
+    return len(ga)
+
+
+def line_extents(gpkg: Path, raster: Path) -> list:
+    """(min row, max row, min col, max col) in raster pixels of every line."""
+    import rasterio
+    import shapely
+
+    wkb, _ = read_lines(gpkg)
+    with rasterio.open(raster) as ds:
+        t = ds.transform
+    out = []
+    for g in shapely.from_wkb(wkb):
+        xy = np.asarray(g.coords)
+        c, r = (xy[:, 0] - t.c) / t.a, (xy[:, 1] - t.f) / t.e
+        out.append((r.min(), r.max(), c.min(), c.max()))
+    return out
+
+
+@pytest.fixture(scope="session")
+def lines() -> SimpleNamespace:
+    """``lines.read(gpkg)``, ``lines.assert_same(a, b)`` and ``lines.extents(gpkg, raster)``
+    on the crack_seg layer of run GeoPackages."""
+    return SimpleNamespace(read=read_lines, assert_same=assert_same_lines,
+                           extents=line_extents)
