@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Set, Tuple
 
 from ..errors import InvalidInputError
 from ..model.cache import ModelRef
@@ -99,13 +99,24 @@ def _dask_plugin_base() -> Any:
 class SurveyPlugin(_dask_plugin_base()):  # type: ignore[misc]
     """Set up each worker once: torch threads, the model loaded from its path + SHA-256
     (:func:`~..model.cache.cached_model`), and, on a local cluster, Ctrl-C left to the
-    survey process (which cancels the tasks cleanly) instead of killing the workers."""
+    survey process (which cancels the tasks cleanly) instead of killing the workers.
+
+    Args:
+        model: the model's path + SHA-256.
+        threads: torch threads per worker; 0 = the worker machine's cores // the Dask
+            threads on that machine (``host_threads``, else the worker's own).
+        host_threads: Dask threads per worker host (IP) when the plugin was registered.
+        ignore_sigint: ignore SIGINT in the workers (local cluster).
+    """
 
     name = "csbsr-survey"
 
-    def __init__(self, model: ModelRef, threads: int, ignore_sigint: bool = False) -> None:
+    def __init__(self, model: ModelRef, threads: int,
+                 host_threads: Optional[Dict[str, int]] = None,
+                 ignore_sigint: bool = False) -> None:
         self.model = model
         self.threads = int(threads)
+        self.host_threads = dict(host_threads or {})
         self.ignore_sigint = ignore_sigint
 
     def setup(self, worker: Any) -> None:
@@ -117,21 +128,51 @@ class SurveyPlugin(_dask_plugin_base()):  # type: ignore[misc]
 
         from ..model.cache import cached_model
 
-        torch.set_num_threads(self.threads)
+        threads = self.threads
+        if not threads:
+            here = self.host_threads.get(str(worker.ip)) or worker.state.nthreads
+            threads = max(1, machine_cores() // max(1, int(here)))
+        torch.set_num_threads(threads)
         if self.ignore_sigint and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         cached_model(self.model)
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """An open Dask client and what the survey reports about it.
+
+    Attributes:
+        client: the ``distributed.Client``.
+        where: in words, e.g. "local Dask cluster: 2 workers x 1 torch thread(s)".
+        threads: torch threads a task sets (0 = leave the worker's, set by the plugin).
+    """
+
+    client: Any
+    where: str
+    threads: int
+
+
+#: how long a survey waits for the first worker of an existing cluster (s)
+WORKER_WAIT_S = 60
+
+
 @contextlib.contextmanager
-def open_client(scheduler: Optional[str], plan: Optional[WorkerPlan], model: ModelRef
-                ) -> Iterator[Any]:
+def open_client(scheduler: Optional[str], plan: WorkerPlan, model: ModelRef,
+                threads: Optional[int] = None) -> Iterator[Cluster]:
     """A Dask client on ``scheduler`` (address or scheduler file) or on a new local cluster
     sized by ``plan``, with :class:`SurveyPlugin` registered; closed on exit (a local
     cluster is shut down, an existing one is left running).
 
+    Args:
+        scheduler: address or scheduler file; None = a ``LocalCluster`` of ``plan``.
+        plan: the local sizing.
+        model: the model the workers load.
+        threads: torch threads per worker on an existing cluster (None = per machine: its
+            cores // its Dask threads).
+
     Raises:
-        InvalidInputError: the scheduler cannot be reached.
+        InvalidInputError: the scheduler cannot be reached, or no worker joins it.
     """
     from distributed import Client, LocalCluster
 
@@ -142,29 +183,52 @@ def open_client(scheduler: Optional[str], plan: Optional[WorkerPlan], model: Mod
     cluster = None
     try:
         if scheduler is None:
-            assert plan is not None
             env = {"OMP_NUM_THREADS": str(plan.threads), "MKL_NUM_THREADS": str(plan.threads)}
             if os.environ.get("PYTHONPATH"):
                 env["PYTHONPATH"] = os.environ["PYTHONPATH"]
             cluster = LocalCluster(n_workers=plan.workers, threads_per_worker=1,
                                    processes=True, dashboard_address="127.0.0.1:0", env=env)
             client = Client(cluster)
-            threads = plan.threads
         else:
             client = _connect(scheduler)
-            threads = plan.threads if plan is not None else 1
     except OSError as exc:
         if cluster is not None:
             cluster.close()
         raise InvalidInputError(f"cannot reach the Dask scheduler {scheduler} ({exc}): start "
                                 "it (dask scheduler) or check the address/file") from exc
     try:
-        client.register_plugin(SurveyPlugin(model, threads, ignore_sigint=cluster is not None))
-        yield client
+        if cluster is not None:
+            info = Cluster(client, f"local Dask cluster: {plan.workers} workers x "
+                                   f"{plan.threads} torch thread(s)", plan.threads)
+            plugin = SurveyPlugin(model, plan.threads, ignore_sigint=True)
+        else:
+            info, plugin = _existing(client, scheduler, model, threads)
+        client.register_plugin(plugin)
+        yield info
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _existing(client: Any, scheduler: str, model: ModelRef, threads: Optional[int]
+              ) -> Tuple[Cluster, SurveyPlugin]:
+    """Describe an existing cluster (waiting for a first worker) and its plugin."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except Exception as exc:  # distributed raises its own TimeoutError
+        raise InvalidInputError(
+            f"no Dask worker joined the scheduler {scheduler} within {WORKER_WAIT_S} s: start "
+            "workers (dask worker ADDRESS --nthreads 1) where csbsr is installed") from exc
+    workers = client.scheduler_info()["workers"].values()
+    host_threads: Dict[str, int] = {}
+    for w in workers:
+        host_threads[str(w["host"])] = host_threads.get(str(w["host"]), 0) + int(w["nthreads"])
+    where = (f"Dask cluster at {scheduler}: {len(workers)} workers on {len(host_threads)} "
+             f"machine(s), {sum(host_threads.values())} Dask threads, torch threads "
+             f"{threads if threads else 'cores // Dask threads of each machine'}")
+    return (Cluster(client, where, int(threads or 0)),
+            SurveyPlugin(model, int(threads or 0), host_threads))
 
 
 def _connect(scheduler: str) -> Any:
@@ -180,20 +244,26 @@ def worker_threads(client: Any) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-def _call_block(fn: Callable[[Any], Any], item: Any, threads: int) -> Tuple[str, Any]:
-    """Run one block on a worker with the survey's torch threads; (worker, result)."""
+def _call_block(fn: Callable[[Any], Any], item: Any, threads: int
+                ) -> Tuple[str, float, Any]:
+    """Run one block on a worker with the survey's torch threads; (worker, CPU seconds of
+    this thread, result)."""
+    import time
+
     import torch
     from distributed import get_worker
 
     if threads:
         torch.set_num_threads(threads)
-    return str(get_worker().address), fn(item)
+    t0 = time.thread_time()
+    out = fn(item)
+    return str(get_worker().address), time.thread_time() - t0, out
 
 
 class DaskBlockMap:
     """A :class:`~..raster.tiling.BlockMap` over a Dask cluster: blocks become tasks (ahead
     of new orthophotos), at most ``ahead`` in flight, results yielded in order; closing the
-    iterator cancels the rest.
+    iterator cancels the rest. Counts the blocks, their workers and their CPU seconds.
 
     Args:
         client: a client (in a task: ``distributed.worker_client()``).
@@ -210,6 +280,7 @@ class DaskBlockMap:
         self.ahead = max(4, 2 * worker_threads(client))
         self.blocks = 0
         self.workers: Set[str] = set()
+        self.block_cpu_s = 0.0  # CPU seconds of the block tasks' threads, summed
 
     def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         futures: list = []
@@ -221,10 +292,11 @@ class DaskBlockMap:
                         _call_block, fn, items[nxt], self.threads, pure=False, priority=10,
                         retries=self.retries))
                     nxt += 1
-                worker, out = futures[i].result()
+                worker, cpu_s, out = futures[i].result()
                 futures[i] = None  # let Dask forget it
                 self.blocks += 1
                 self.workers.add(worker)
+                self.block_cpu_s += cpu_s
                 yield out
         finally:
             left = [f for f in futures if f is not None and not f.done()]

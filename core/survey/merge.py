@@ -95,9 +95,12 @@ def merge_lines(runs: Sequence[Tuple[str, Path]], dst_crs: Any, out: Path) -> in
 
     from ..vectorize.export import write_layer
 
-    geoms: List[Any] = []
-    rows: List[Dict[str, Any]] = []
-    for source, gpkg in runs:
+    opts = {"dataset_options": {"VERSION": "1.3"}}
+    wkt = dst_crs.to_wkt()
+    write_layer(out, SURVEY_LAYER, [], [], SURVEY_FIELDS, "LineString", wkt, "GPKG", False,
+                **opts)
+    n = 0
+    for source, gpkg in runs:  # one run in memory at a time
         meta, _fids, wkb, data = read(str(gpkg), layer=SEGMENT_LAYER)
         if wkb is None or not len(wkb):
             continue
@@ -105,8 +108,8 @@ def merge_lines(runs: Sequence[Tuple[str, Path]], dst_crs: Any, out: Path) -> in
         fn = _reprojector(meta["crs"], dst_crs)
         if fn is not None:
             g = shapely.transform(g, fn)
-        geoms.extend(g.tolist())
-        rows.extend(_rows(meta, data, source))
-    write_layer(out, SURVEY_LAYER, geoms, rows, SURVEY_FIELDS, "LineString",
-                dst_crs.to_wkt(), "GPKG", False, dataset_options={"VERSION": "1.3"})
-    return len(rows)
+        rows = _rows(meta, data, source)
+        write_layer(out, SURVEY_LAYER, g.tolist(), rows, SURVEY_FIELDS, "LineString", wkt,
+                    "GPKG", True)
+        n += len(rows)
+    return n

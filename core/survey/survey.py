@@ -17,6 +17,7 @@ machine or a Dask cluster, into one survey folder (:class:`~..layout.SurveyLayou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import time
@@ -154,9 +155,8 @@ def run_survey(specs: Sequence[Any], out: Any, cfg: Optional[SurveyConfig] = Non
     plan = plan_workers(max(1, units), machine_cores(), cfg.workers, cfg.threads,
                         machine_memory())
     in_process = cfg.scheduler is None and plan.workers == 1
-    where = ("this process (no Dask)" if in_process else
-             f"Dask cluster at {cfg.scheduler}" if cfg.scheduler else
-             f"local Dask cluster: {plan.workers} workers x {plan.threads} torch threads")
+    where = (f"this process (no Dask), {plan.threads} torch thread(s)" if todo
+             else "nothing to run: every orthophoto was complete")
     tasks = [RunTask(raster=str(p), stem=p.stem, folder=str(layout.run(p.stem).folder),
                      cfg=cfg, model=model, threads=plan.threads,
                      split=p in big and not in_process) for p in todo]
@@ -179,9 +179,14 @@ def run_survey(specs: Sequence[Any], out: Any, cfg: Optional[SurveyConfig] = Non
         if tasks and in_process:
             run_in_process(tasks, weights, task_fn, runs, on_record)
         elif tasks:
-            progress.set_status(f"starting: {where}")
-            with open_client(cfg.scheduler, plan, model) as client:
-                run_on_dask(client, tasks, weights, task_fn, runs, on_record, cfg.retries)
+            progress.set_status("starting the Dask cluster" if cfg.scheduler is None else
+                                f"connecting to the Dask scheduler {cfg.scheduler}")
+            with open_client(cfg.scheduler, plan, model, cfg.threads) as cluster:
+                where = cluster.where
+                progress.set_status(f"running on {where}")
+                tasks = [dataclasses.replace(t, threads=cluster.threads) for t in tasks]
+                run_on_dask(cluster.client, tasks, weights, task_fn, runs, on_record,
+                            cfg.retries)
     finally:  # what runs that did not finish left (a killed worker's staging folder too)
         for t in tasks:
             rec = records.get(t.stem)
@@ -191,7 +196,8 @@ def run_survey(specs: Sequence[Any], out: Any, cfg: Optional[SurveyConfig] = Non
     ordered = [records[p.stem] for p in inputs]
     extra = {"folder": str(layout.folder), "fingerprint": fingerprint,
              "settings": cfg.settings(model.sha256), "model": model.path, "where": where,
-             "workers": None if in_process else plan.workers, "threads": plan.threads,
+             "workers": None if in_process or cfg.scheduler else plan.workers,
+             "threads": plan.threads if cfg.scheduler is None else cfg.threads,
              "sizing": plan.why if cfg.scheduler is None else "the cluster's own",
              "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     outputs, doc = _write_outputs(layout, ordered, probes, inputs, cfg, extra, t0, progress)
@@ -209,7 +215,7 @@ def _write_outputs(layout: SurveyLayout, records: List[RunRecord], probes: Dict[
     crs, crs_source = target_crs(cfg.crs, wkts)
     measured = [(Path(r.input).name, layout.run(r.stem).path("cracks")) for r in records
                 if r.status in ("done", "skipped")]
-    staging = Staging(layout.folder, layout.folder / ".survey.staging")
+    staging = Staging(layout.folder, layout.staging)
     with staging:
         n_lines = None
         if crs is not None:
