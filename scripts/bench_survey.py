@@ -9,7 +9,7 @@ lite model (or a random lite model: same cost), CPU, reports off (the engine, no
 - ``dask 1x2`` / ``dask 2x1``: a ``LocalCluster`` of 1 worker x 2 torch threads / 2 workers x
   1 thread (the survey's own rule on 2 cores with several orthophotos);
 - ``split``: one larger orthophoto in-process (2 threads) and split in blocks over 2
-  workers x 1 thread.
+  workers x 1 thread, and its serial part (the blocks run in one process, timed apart).
 
 Prints one JSON object per configuration; ``--markdown FILE`` also writes the Markdown
 section of ``docs/performance.md`` (``--update DOC`` replaces that section in DOC).
@@ -63,6 +63,8 @@ def child(args: argparse.Namespace) -> int:
 
     inputs = [Path(p) for p in args.inputs]
     inf = InferenceConfig(model_path=str(args.model_file), device="cpu", gsd_policy="native")
+    if args.config == "big_serial":
+        return serial_part(args, inputs[0], inf)
     kw = dict(inference=inf, report=False, threads=args.threads,
               split_mpix=args.split_mpix, block_mpix=args.block_mpix)
     t0, c0 = time.perf_counter(), _cpu_s()
@@ -113,13 +115,51 @@ def child(args: argparse.Namespace) -> int:
     out["cpu_s"] = _cpu_s() - c0
     out["statuses"] = sorted({r.status for r in res.records})
     out["blocks"] = [r.blocks for r in res.records]
-    out["coord_cpu_s"] = sum(r.coord_cpu_s for r in res.records)
-    out["block_cpu_s"] = sum(r.block_cpu_s for r in res.records)
     out["run_s"] = [r.seconds for r in res.records]
     out["lines"] = res.summary["n_lines"]
     out["out_mb"] = sum(p.stat().st_size for p in Path(args.outdir).rglob("*")
                         if p.is_file()) / 1e6
     print(json.dumps(out))
+    return 0
+
+
+class TimedBlockMap:
+    """A BlockMap that runs the blocks here, one after the other, and sums their CPU time
+    (process CPU: every thread, GDAL's included)."""
+
+    def __init__(self, block_px: int) -> None:
+        self.block_px = block_px
+        self.cpu_s = 0.0
+        self.n = 0
+
+    def __call__(self, fn, items):
+        for item in items:
+            c = time.process_time()
+            out = fn(item)
+            self.cpu_s += time.process_time() - c
+            self.n += 1
+            yield out
+
+
+def serial_part(args: argparse.Namespace, ortho: Path, inf) -> int:
+    """The split run's serial part: the pipeline with its blocks run here, 1 torch thread;
+    process CPU outside the blocks = what the coordinating task does alone."""
+    import dataclasses
+
+    import torch
+    from csbsr.core.model.cache import ModelRef, cached_model
+    from csbsr.core.run import run_pipeline
+
+    torch.set_num_threads(1)
+    loaded = cached_model(ModelRef.of(args.model_file))
+    bmap = TimedBlockMap(int(args.block_mpix * 1e6))
+    t, c = time.perf_counter(), time.process_time()
+    run_pipeline(ortho, args.outdir, dataclasses.replace(inf, threads=1), model=loaded,
+                 report=False, block_map=bmap)
+    total = time.process_time() - c
+    print(json.dumps({"config": "big_serial", "survey_s": time.perf_counter() - t,
+                      "cpu_s": total, "serial_cpu_s": total - bmap.cpu_s,
+                      "block_cpu_s": bmap.cpu_s, "blocks": [bmap.n]}))
     return 0
 
 
@@ -175,6 +215,12 @@ def markdown(r: dict, n: int, size: int, big: int, load: tuple) -> str:
               f"x{d1['survey_cpu_s'] / d2['survey_cpu_s']:.2f} in CPU time; 2 workers over "
               "in-process 2 threads: "
               f"x{ip['survey_s'] / d2['survey_s']:.2f} wall.",
+              "- Reading it: 2 workers x 1 thread spend a few % more CPU (a second process, "
+              "Dask) but keep both cores busy without synchronisation; 1 worker x 2 threads "
+              "meets at every layer of a small tile, and a 2-thread parallel region waits for "
+              "its slower thread (any other job on the machine), which busy-waiting OpenMP "
+              "threads pay in CPU. Hence the rule: processes first, threads only for fewer "
+              "orthophotos (or blocks) than cores.",
               f"- Per-worker overhead: cluster start {d2['cluster_start_s']:.1f} s (2 workers; "
               f"{d1['cluster_start_s']:.1f} s for 1), worker set-up {d2['model_load_s']:.1f} s "
               f"(2 workers; {d1['model_load_s']:.1f} s for 1; in-process model load "
@@ -183,28 +229,55 @@ def markdown(r: dict, n: int, size: int, big: int, load: tuple) -> str:
               f"- Survey tail (merging every line into the survey GeoPackage, on the client): "
               f"{d2['merge_s']:.2f} s for {d2['lines']} lines of {n} orthophotos.",
               f"- Outputs: {d2['out_mb'] / mpix:.1f} MB per LR Mpix (prob, mask, lines, JSON).",
-              "", "| huge raster | survey s | LR Mpix/s | blocks | survey CPU s | coordinator "
-              "CPU s | block CPU s |", "|---|---|---|---|---|---|---|"]
+              "", "| huge raster | survey s | LR Mpix/s | blocks | survey CPU s |",
+              "|---|---|---|---|---|"]
     bmp = big * big / 1e6
     for key, label in (("big_inproc", "in-process, 2 threads"),
                        ("big_split", "split over 2 workers x 1 thread")):
         x = r[key]
         lines.append(f"| {label} | {x['survey_s']:.1f} | {bmp / x['survey_s']:.4f} | "
-                     f"{x['blocks'][0]} | {x['survey_cpu_s']:.0f} | "
-                     f"{x.get('coord_cpu_s', 0):.1f} | {x.get('block_cpu_s', 0):.1f} |")
-    lines += ["", scaling(r, cores, mpix, bmp)]
+                     f"{x['blocks'][0]} | {x['survey_cpu_s']:.0f} |")
+    se = r["big_serial"]
+    lines += ["", f"Serial part of a split run (the same {se['blocks'][0]} blocks run one after "
+              "the other in one process, 1 torch thread, process CPU time): the coordinating "
+              f"work (kernel estimate, GeoTIFF writes and overviews, value scan, stitching, "
+              f"measuring, GeoPackage) {se['serial_cpu_s']:.1f} CPU s, the blocks "
+              f"{se['block_cpu_s']:.1f} CPU s."]
+    lines += ["", scaling(r, cores, mpix, bmp), "", DESIGN]
     return "\n".join(lines) + "\n"
+
+
+DESIGN = """### How a split orthophoto gives the files of a single-process run
+
+- Detection blocks are runs of consecutive processing windows (rows of tile cores, at most
+  2048 LR columns, with the model's halo) of the run's one `TileGrid`: a block reads exactly
+  the windows the sequential loop reads (reflect padding and nodata filling included), and
+  returns the arrays as they are written (quantized probability, mask, SR).
+- A `kernel_scope="raster"` model's blur kernel is estimated once, by the coordinating task,
+  and sent to every block with the grid and the normalisation; the model itself goes as its
+  path + SHA-256 and is loaded once per worker.
+- The coordinating task writes the windows in grid order with the same GeoTIFF writer (GDAL
+  places tiles in the file in write order, so the order matters for byte identity), then
+  vectorizes: the tiles of the vectorization grid go to workers in blocks, each returning
+  its pieces clipped to the tile core and its analysed area; the coordinator concatenates
+  them in tile order, joins the pieces across tile seams (`merge_seams`, which also joins
+  lines across block borders) and measures, as `vectorize_raster` does: the same lines, and
+  the same sums in the same order.
+- Same torch thread count and device everywhere: torch's CPU reductions round differently
+  with another number of threads (measured: 3 of 245,760 probability pixels off by 1/255
+  between 1 and 2 threads), so a survey is identical to `csbsr run --threads T` with its
+  workers' T."""
 
 
 def scaling(r: dict, cores: int, mpix: float, bmp: float) -> str:
     """The expected scaling on N machines, worked out from the measured figures."""
-    d2, sp = r["dask2"], r["big_split"]
+    d2 = r["dask2"]
     k = d2["survey_cpu_s"] / mpix  # CPU s per LR Mpix on 1-thread workers, Dask included
     per_machine = cores / k
     setup = d2["cluster_start_s"] + d2["model_load_s"] + d2["close_s"]
     mb = d2["out_mb"] / mpix
     fs_n = 1000.0 / (per_machine * mb)
-    coord, blocks = sp.get("coord_cpu_s", 0.0), sp.get("block_cpu_s", 0.0)
+    coord, blocks = r["big_serial"]["serial_cpu_s"], r["big_serial"]["block_cpu_s"]
     f = coord / (coord + blocks) if coord + blocks > 0 else float("nan")
     merge_one = d2["merge_s"] / max(1, len(d2["run_s"]))
     return "\n".join([
@@ -278,6 +351,8 @@ def main(argv=None) -> int:
         # blocks of one 128-px tile row (768 x 128 LR px = 0.098 Mpix)
         r["big_split"] = _run("big_split", [big], tmp / "b_split", model, 2, 1,
                               split_mpix=0.25, block_mpix=0.09)
+        r["big_serial"] = _run("big_serial", [big], tmp / "b_serial", model, 0, 1,
+                               block_mpix=0.09)
     md = markdown(r, args.n, args.size, args.big, os.getloadavg())
     print(md)
     if args.markdown:

@@ -202,7 +202,7 @@ def open_client(scheduler: Optional[str], plan: WorkerPlan, model: ModelRef,
                                    f"{plan.threads} torch thread(s)", plan.threads)
             plugin = SurveyPlugin(model, plan.threads, ignore_sigint=True)
         else:
-            info, plugin = _existing(client, scheduler, model, threads)
+            info, plugin = _existing(client, str(scheduler), model, threads)
         client.register_plugin(plugin)
         yield info
     finally:
@@ -244,26 +244,20 @@ def worker_threads(client: Any) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-def _call_block(fn: Callable[[Any], Any], item: Any, threads: int
-                ) -> Tuple[str, float, Any]:
-    """Run one block on a worker with the survey's torch threads; (worker, CPU seconds of
-    this thread, result)."""
-    import time
-
+def _call_block(fn: Callable[[Any], Any], item: Any, threads: int) -> Tuple[str, Any]:
+    """Run one block on a worker with the survey's torch threads; (worker, result)."""
     import torch
     from distributed import get_worker
 
     if threads:
         torch.set_num_threads(threads)
-    t0 = time.thread_time()
-    out = fn(item)
-    return str(get_worker().address), time.thread_time() - t0, out
+    return str(get_worker().address), fn(item)
 
 
 class DaskBlockMap:
     """A :class:`~..raster.tiling.BlockMap` over a Dask cluster: blocks become tasks (ahead
     of new orthophotos), at most ``ahead`` in flight, results yielded in order; closing the
-    iterator cancels the rest. Counts the blocks, their workers and their CPU seconds.
+    iterator cancels the rest. Counts the blocks and the workers that ran them.
 
     Args:
         client: a client (in a task: ``distributed.worker_client()``).
@@ -280,7 +274,6 @@ class DaskBlockMap:
         self.ahead = max(4, 2 * worker_threads(client))
         self.blocks = 0
         self.workers: Set[str] = set()
-        self.block_cpu_s = 0.0  # CPU seconds of the block tasks' threads, summed
 
     def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         futures: list = []
@@ -292,11 +285,10 @@ class DaskBlockMap:
                         _call_block, fn, items[nxt], self.threads, pure=False, priority=10,
                         retries=self.retries))
                     nxt += 1
-                worker, cpu_s, out = futures[i].result()
+                worker, out = futures[i].result()
                 futures[i] = None  # let Dask forget it
                 self.blocks += 1
                 self.workers.add(worker)
-                self.block_cpu_s += cpu_s
                 yield out
         finally:
             left = [f for f in futures if f is not None and not f.done()]

@@ -56,7 +56,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _record(future: Any, task: RunTask) -> RunRecord:
     """The record of a finished future (a task's own record, or one made of its error)."""
-    base = dict(stem=task.stem, input=task.raster, folder=task.folder)
+    base: Dict[str, Any] = dict(stem=task.stem, input=task.raster, folder=task.folder)
     if future.status == "finished":
         return future.result()
     if future.status == "error":

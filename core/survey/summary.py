@@ -40,7 +40,6 @@ def _row(rec: RunRecord, folder: Path) -> Dict[str, Any]:
         "density_m_m2": s.get("density_m_m2"), "n_segments": s.get("n_segments"),
         "len_by_sev_m": severity_totals(s) if s else None, "crs": s.get("crs"),
         "worker": rec.worker, "blocks": rec.blocks, "block_workers": rec.block_workers,
-        "coord_cpu_s": rec.coord_cpu_s, "block_cpu_s": rec.block_cpu_s,
     }
 
 

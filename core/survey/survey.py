@@ -160,9 +160,9 @@ def run_survey(specs: Sequence[Any], out: Any, cfg: Optional[SurveyConfig] = Non
     tasks = [RunTask(raster=str(p), stem=p.stem, folder=str(layout.run(p.stem).folder),
                      cfg=cfg, model=model, threads=plan.threads,
                      split=p in big and not in_process) for p in todo]
-    known = [float(probes[p][0]) for p in todo if probes[p][0]]
-    weights = [float(probes[p][0] or (sum(known) / len(known) if known else 1.0))
-               for p in todo]
+    known = [float(n) for n in (probes[p][0] for p in todo) if n]
+    fallback = sum(known) / len(known) if known else 1.0
+    weights = [float(probes[p][0] or fallback) for p in todo]
     emit = getattr(progress, "emit", None)
 
     def on_record(rec: RunRecord) -> None:

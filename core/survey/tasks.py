@@ -62,10 +62,6 @@ class RunRecord:
         worker: where it ran ("local" in-process, else the Dask worker address).
         blocks: blocks it was split into across workers (0 = not split; detection and
             vectorization blocks together); block_workers: the workers that ran them.
-        coord_cpu_s, block_cpu_s: of a split orthophoto, the CPU seconds of the thread that
-            coordinated it (kernel estimate, writing the rasters, stitching and measuring the
-            lines, report: the serial part) and of the block tasks' threads, summed (torch's
-            own threads are not counted: exact with 1 torch thread).
     """
 
     stem: str
@@ -78,8 +74,6 @@ class RunRecord:
     worker: str = "local"
     blocks: int = 0
     block_workers: List[str] = field(default_factory=list)
-    coord_cpu_s: float = 0.0
-    block_cpu_s: float = 0.0
 
     def as_dict(self) -> Dict[str, Any]:
         """The record as a dict."""
@@ -162,13 +156,10 @@ def run_one(task: RunTask, progress: Optional[Progress] = None) -> RunRecord:
             with worker_client() as client:  # this task waits outside the worker's slots
                 bmap = DaskBlockMap(client, int(cfg.block_mpix * 1e6), task.threads,
                                     cfg.retries)
-                c0 = time.thread_time()
                 try:
                     res = run_pipeline(*args, block_map=bmap, **kw)
                 finally:
                     rec.blocks, rec.block_workers = bmap.blocks, sorted(bmap.workers)
-                    rec.coord_cpu_s = round(time.thread_time() - c0, 3)
-                    rec.block_cpu_s = round(bmap.block_cpu_s, 3)
         else:
             res = run_pipeline(*args, **kw)
     except Cancelled:
