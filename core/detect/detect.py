@@ -11,6 +11,9 @@ raster's width and the tile size, not on its height. Outputs, on the input CRS w
 - ``<stem>_mask.tif``: 1 = crack, 0 = background, 255 = nodata;
 - ``<stem>_sr.tif`` (optional): the super-resolved RGB image (uint8, internal mask);
 - ``<stem>_run.json``: the resolved configuration, device, input raster and model card.
+
+The strip loop itself lives in :mod:`.strips`; with a ``block_map`` the windows are inferred
+in blocks elsewhere (Dask workers) and written here in the same order: the same files.
 """
 from __future__ import annotations
 
