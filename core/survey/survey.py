@@ -31,7 +31,7 @@ from ..layout import SURVEY_FILES, RunLayout, SurveyLayout
 from ..model.cache import ModelRef
 from ..progress import NullProgress, Progress, check_cancelled, report_metrics, sub_progress
 from . import summary as summ
-from .cluster import machine_cores, machine_memory, open_client, plan_workers
+from .cluster import WorkerPlan, machine_cores, machine_memory, open_client, plan_workers
 from .config import SurveyConfig
 from .inputs import resolve_inputs
 from .merge import merge_lines, target_crs
@@ -89,6 +89,16 @@ def _skipped(run: RunLayout, raster: Path, previous: Optional[Dict[str, Any]]) -
                      worker=str(old.get("worker") or ""), blocks=int(old.get("blocks") or 0))
 
 
+def _uses_gpu(cfg: SurveyConfig) -> bool:
+    """True when the runs here would use a GPU (raises the device error of a GPU requested
+    but absent, once, before any work)."""
+    if cfg.inference.device.strip().lower() == "cpu":
+        return False
+    from ..device import resolve_device
+
+    return resolve_device(cfg.inference.device, cfg.inference.precision).is_gpu
+
+
 def _sweep(run: RunLayout) -> None:
     """Remove the staging folder of an unfinished run, and its run folder if left empty."""
     shutil.rmtree(run.staging, ignore_errors=True)
@@ -132,6 +142,7 @@ def run_survey(specs: Sequence[Any], out: Any, cfg: Optional[SurveyConfig] = Non
     progress = progress if progress is not None else NullProgress()
     cfg = cfg if cfg is not None else SurveyConfig()
     t0 = time.perf_counter()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     inputs = resolve_inputs([str(s) for s in specs])
     layout = SurveyLayout(Path(out))
     model = ModelRef.of(cfg.inference.model_path)
@@ -154,6 +165,10 @@ def run_survey(specs: Sequence[Any], out: Any, cfg: Optional[SurveyConfig] = Non
                 if p in big else 1 for p in todo)
     plan = plan_workers(max(1, units), machine_cores(), cfg.workers, cfg.threads,
                         machine_memory())
+    if cfg.workers is None and cfg.scheduler is None and _uses_gpu(cfg):
+        plan = WorkerPlan(1, plan.threads if cfg.threads else machine_cores(),
+                          "one process drives the GPU (several GPUs: one `dask worker` per "
+                          "GPU with CUDA_VISIBLE_DEVICES, and --scheduler)")
     in_process = cfg.scheduler is None and plan.workers == 1
     where = (f"this process (no Dask), {plan.threads} torch thread(s)" if todo
              else "nothing to run: every orthophoto was complete")
@@ -199,7 +214,7 @@ def run_survey(specs: Sequence[Any], out: Any, cfg: Optional[SurveyConfig] = Non
              "workers": None if in_process or cfg.scheduler else plan.workers,
              "threads": plan.threads if cfg.scheduler is None else cfg.threads,
              "sizing": plan.why if cfg.scheduler is None else "the cluster's own",
-             "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+             "started_utc": started}
     outputs, doc = _write_outputs(layout, ordered, probes, inputs, cfg, extra, t0, progress)
     progress.set_progress(100.0)
     return SurveyResult(layout=layout, outputs=outputs, records=ordered, summary=doc,
