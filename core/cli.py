@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "report",
     "diagnose",
     "compare",
+    "survey",
 )
 
 
@@ -71,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         stream=sys.stderr,
     )
     if not args.debug:  # GDAL wrappers log every write at INFO
-        for noisy in ("pyogrio", "rasterio", "fiona", "numba"):
+        for noisy in ("pyogrio", "rasterio", "fiona", "numba", "distributed"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     json_mode = args.progress == "json"
     progress: ConsoleProgress = JsonLinesProgress() if json_mode else ConsoleProgress()

@@ -27,7 +27,8 @@ A **comparison folder** (``csbsr compare OLD NEW``) holds ``change.gpkg`` (layer
 ``crack_change``), ``change_summary.json``, ``change_report.html`` and ``change_report.pdf``.
 
 Staging: a run writes its files under ``.<stem>.staging/`` inside the output folder and moves
-them into place only when the whole run succeeded (see :mod:`core.atomic`).
+them into place only when the whole run succeeded (see :mod:`core.atomic`); a survey stages
+its own three files under ``.survey.staging/``.
 """
 from __future__ import annotations
 
@@ -168,6 +169,11 @@ class SurveyLayout:
     def run(self, stem: str) -> RunLayout:
         """The run folder of the orthophoto ``stem``."""
         return RunLayout(self.folder / SURVEY_RUNS_DIR / stem, stem)
+
+    @property
+    def staging(self) -> Path:
+        """The hidden folder the survey files are staged in before they are committed."""
+        return self.folder / ".survey.staging"
 
     def runs(self) -> List[RunLayout]:
         """Every run folder present."""

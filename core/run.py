@@ -26,6 +26,7 @@ from .detect.detect import DetectResult, detect
 from .errors import OutputExistsError
 from .layout import RUN_FILES, RunLayout
 from .progress import NullProgress, Progress, check_cancelled, report_metrics, sub_progress
+from .raster.tiling import BlockMap
 from .records import CrackNetwork
 from .vectorize.config import VectorizeConfig
 
@@ -62,7 +63,8 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
                  progress: Optional[Progress] = None, model: Any = None,
                  vectorize_cfg: Optional[VectorizeConfig] = None,
                  report: bool = True, sinks: Sequence[LineSink] = (),
-                 aoi_shape: Any = None) -> RunResult:
+                 aoi_shape: Any = None,
+                 block_map: Optional[BlockMap] = None) -> RunResult:
     """Run the whole job on one orthophoto into ``out_dir`` (see the module doc).
 
     Args:
@@ -77,6 +79,9 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
         sinks: extra destinations of the crack lines.
         aoi_shape: optional shapely (multi)polygon in the raster CRS: cracks are measured
             only inside it (detection covers ``cfg.aoi``, a box).
+        block_map: run detection and vectorization in blocks through it (a huge raster on
+            several Dask workers, ``csbsr survey``); the outputs are the same as without it
+            (see :func:`~.detect.detect.detect` and :func:`~.vectorize.api.vectorize_raster`).
 
     Raises:
         OutputExistsError: results of this orthophoto exist in ``out_dir`` and
@@ -100,13 +105,14 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
     with staging:
         report_metrics(progress, stage="detect")
         det = detect(raster, staging.dir, dataclasses.replace(cfg, overwrite=True),
-                     sub_progress(progress, 0.0, 80.0), model=model)
+                     sub_progress(progress, 0.0, 80.0), model=model, block_map=block_map)
         check_cancelled(progress)
         vcfg = dataclasses.replace(vectorize_cfg or VectorizeConfig(), threshold=det.threshold)
         report_metrics(progress, stage="vectorize")
         progress.set_status("vectorizing cracks")
         network = vectorize_raster(det.prob_path, vcfg, sub_progress(progress, 80.0, 93.0),
-                                   model_name=_model_name(cfg, model), aoi=aoi_shape)
+                                   model_name=_model_name(cfg, model), aoi=aoi_shape,
+                                   block_map=block_map)
         check_cancelled(progress)
         report_metrics(progress, stage="export")
         write_network(network, staging.path(layout.path("cracks")))

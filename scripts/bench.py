@@ -1,6 +1,6 @@
 """``make bench``: throughput, efficiency and memory of tiled inference on this machine.
 
-Measures, in one run (about 5-10 minutes on 2 CPU cores):
+Measures, in one run (about 10-20 minutes on 2 CPU cores):
 
 1. the device's matmul peak (2048^3) and a 64-channel 3x3 conv (channels_last) per precision;
 2. FLOPs of the lite model per tile (``torch.utils.flop_counter.FlopCounterMode``, 2 FLOP per
@@ -15,7 +15,9 @@ Measures, in one run (about 5-10 minutes on 2 CPU cores):
    up-sampling): they measure the pipeline's buffers, which are what could grow with the
    raster; the model's own memory depends only on the tile and batch sizes (item 3);
 6. the same on the GPU when one is present;
-7. the vectorization benchmark (``scripts/bench_vectorize.py``) when it exists.
+7. the vectorization benchmark (``scripts/bench_vectorize.py``) when it exists;
+8. the survey benchmark (``scripts/bench_survey.py``: 1 and 2 Dask workers, per-worker
+   overhead, a huge raster split across workers, the expected scaling on N machines).
 
 Writes a Markdown report (``--out``, default ``docs/performance.md``) and prints it.
 Model weights do not change the cost: the shipped default model is used when present,
@@ -342,6 +344,16 @@ def main(argv=None) -> int:
             proc = subprocess.run([sys.executable, str(vscript)], capture_output=True,
                                   text=True, check=False, cwd=REPO)
             vec = (proc.stdout.strip() or proc.stderr.strip()[-2000:])
+        survey = None
+        sscript = REPO / "scripts" / "bench_survey.py"
+        if sscript.exists():
+            print("bench: surveys on Dask", file=sys.stderr)
+            md = tmp / "survey.md"
+            proc = subprocess.run([sys.executable, str(sscript), "--markdown", str(md)],
+                                  capture_output=True, text=True, check=False, cwd=REPO)
+            survey = (md.read_text(encoding="utf-8") if md.exists()
+                      else "## Surveys on Dask\n\nfailed:\n```\n" +
+                      proc.stderr.strip()[-2000:] + "\n```\n")
     finally:
         for f in sorted(tmp.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()
@@ -432,6 +444,8 @@ def main(argv=None) -> int:
     if vec is not None:
         say("## Vectorization (`scripts/bench_vectorize.py`)\n")
         say("```\n" + vec + "\n```\n")
+    if survey is not None:
+        say(survey)
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:

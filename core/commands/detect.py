@@ -17,10 +17,12 @@ def _bands(text: str) -> tuple:
     return bands
 
 
-def add_inference_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the arguments shared by ``detect`` and ``run``."""
-    p.add_argument("ortho", metavar="ORTHO", help="input orthophoto (any GDAL raster)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+def add_inference_arguments(p: argparse.ArgumentParser, single_input: bool = True) -> None:
+    """Add the arguments shared by ``detect``, ``run`` and (without the input and
+    ``--overwrite``: ``single_input=False``) ``survey``."""
+    if single_input:
+        p.add_argument("ortho", metavar="ORTHO", help="input orthophoto (any GDAL raster)")
+        p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--model", default=None, metavar="M",
                    help="model file (.safetensors with its .json card); default: the shipped one")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
@@ -48,8 +50,9 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
                    help="process only this extent (raster CRS units)")
     p.add_argument("--value-range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="raster values mapped to 0 and 1 (default: 8-bit 0-255, else percentiles)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    if single_input:
+        p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
 def inference_config_from_args(args: argparse.Namespace) -> Any:

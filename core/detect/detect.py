@@ -11,6 +11,9 @@ raster's width and the tile size, not on its height. Outputs, on the input CRS w
 - ``<stem>_mask.tif``: 1 = crack, 0 = background, 255 = nodata;
 - ``<stem>_sr.tif`` (optional): the super-resolved RGB image (uint8, internal mask);
 - ``<stem>_run.json``: the resolved configuration, device, input raster and model card.
+
+The strip loop itself lives in :mod:`.strips`; with a ``block_map`` the windows are inferred
+in blocks elsewhere (Dask workers) and written here in the same order: the same files.
 """
 from __future__ import annotations
 
@@ -18,20 +21,16 @@ import dataclasses
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
-
-import numpy as np
+from typing import Any, Dict, Optional
 
 from .. import atomic
 from ..config import to_dict
 from ..errors import InvalidInputError, OutputExistsError
 from ..layout import RunLayout
-from ..model.fuse import fuse_for_inference
-from ..progress import NullProgress, Progress, check_cancelled, format_eta, report_metrics
+from ..progress import NullProgress, Progress, check_cancelled, format_eta
 from ..raster.io import (
     OutputRaster,
     OutputSet,
@@ -40,10 +39,11 @@ from ..raster.io import (
     raster_env,
     value_range,
 )
-from ..raster.tiling import Strip, TileGrid, plan_tiles, upsample_mask
+from ..raster.tiling import BlockMap, TileGrid, plan_tiles
 from .config import InferenceConfig, TileConfig
 from .engine import TileEngine, estimate_raster_kernel, kernel_summary
 from .inputs import TileReader, aoi_region, edge_collar, gsd_view
+from .strips import StripPlan, blocked_strips, infer_windows, prepare_net, write_strips
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,8 @@ def _load_model(cfg: InferenceConfig, device: str) -> Any:
 
 
 def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None,
-           progress: Optional[Progress] = None, model: Any = None) -> DetectResult:
+           progress: Optional[Progress] = None, model: Any = None,
+           block_map: Optional[BlockMap] = None) -> DetectResult:
     """Run crack detection over a georeferenced raster and write georeferenced outputs.
 
     Args:
@@ -142,6 +143,11 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         progress: receives percent, status (tiles/s, ETA, device), warnings; cancels.
         model: an already loaded ``LoadedModel`` (``.model`` network, ``.card`` model card);
             it is moved to the chosen device. None = load ``cfg.model_path`` or the default.
+        block_map: infer the processing windows in blocks of about ``block_map.block_px``
+            LR pixels through it (e.g. on other Dask workers, which load the model from its
+            file, checked by SHA-256); the raster's blur kernel is estimated here once and
+            shared, and the windows are written here in grid order, so the files are the
+            same as without it. None = infer every window in this process.
 
     Returns:
         A :class:`DetectResult`.
@@ -153,7 +159,6 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         CheckpointError, DeviceError: model or device problems.
         Cancelled: the user cancelled; no output file is left.
     """
-    import torch
 
     from ..device import resolve_device, torch_threads
 
@@ -171,13 +176,7 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         info = describe_raster(src, cfg.bands, cfg.gsd_m)
         loaded = model if model is not None else _load_model(cfg, choice.torch_device)
         card = loaded.card
-        net = fuse_for_inference(loaded.model.to(choice.torch_device))
-        if choice.is_gpu:
-            torch.backends.cudnn.benchmark = True
-        try:
-            net = net.to(memory_format=torch.channels_last)
-        except RuntimeError:
-            log.debug("model does not support channels_last")
+        net = prepare_net(loaded, choice)
         scale = _model_scale(loaded)
         ds, gsd_in, _factor = gsd_view(src, info, getattr(card, "input_gsd_m", None), cfg,
                                         progress, stack)
@@ -239,8 +238,17 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
                     progress.set_status("estimating the blur kernel of the raster")
                     engine.kernel = estimate_raster_kernel(
                         net, reader.read, width, height, engine.device, choice)
-                n_skipped = _run_strips(reader, cfg, grid, engine, outputs, threshold,
-                                        float_prob, progress)
+                plan = StripPlan(
+                    raster=str(raster_path), cfg=cfg, grid=grid,
+                    windows=tuple(grid.windows(WINDOW_COLS)), region=(row_off, col_off),
+                    norm=(lo, hi, clip), threshold=threshold, float_prob=float_prob,
+                    scale=scale, batch=batch, collar=collar)
+                if block_map is None:
+                    strips = infer_windows(reader, plan, engine, plan.windows, progress)
+                else:
+                    plan = _shareable(plan, engine.kernel, loaded)
+                    strips = blocked_strips(plan, block_map, progress)
+                n_skipped = write_strips(strips, outputs, grid.n_tiles, progress)
             check_cancelled(progress)
             progress.set_status("building overviews")
             outputs.commit()
@@ -313,80 +321,15 @@ def _batch_that_fits(net: Any, grid: TileGrid, scale: int, batch: int, choice: A
     return batch
 
 
-def _run_strips(reader: TileReader, cfg: InferenceConfig, grid: TileGrid, engine: TileEngine,
-                outputs: OutputSet, threshold: float, float_prob: bool,
-                progress: Progress) -> int:
-    """Infer every window of tiles and write it; return the number of skipped tiles."""
-    g, s, h = grid, engine.scale, grid.halo
-    th, tw = g.tile_shape
+def _shareable(plan: StripPlan, kernel: Any, loaded: Any) -> StripPlan:
+    """``plan`` with what other processes need: the kernel on the CPU and the model's
+    path + SHA-256 (never the weights)."""
+    from ..errors import ConfigError
+    from ..model.cache import ModelRef
 
-    def read(win: Strip) -> Tuple[np.ndarray, np.ndarray]:
-        span = win.xs[-1] + g.core_w - win.x0
-        return reader.read(win.y - h, win.x0 - h, g.core_h + 2 * h, span + 2 * h)
-
-    windows = list(g.windows(WINDOW_COLS))
-    total = g.n_tiles
-    done = skipped = 0
-    t_start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csbsr-read") as pool:
-        future = pool.submit(read, windows[0])
-        for i, win in enumerate(windows):
-            x, valid = future.result()
-            if i + 1 < len(windows):
-                future = pool.submit(read, windows[i + 1])
-            wcols = win.x1 - win.x0
-            span = win.xs[-1] + g.core_w - win.x0  # >= wcols: the last core may overhang
-            prob = np.zeros((g.core_h * s, span * s), np.float32)
-            sr = np.zeros((3, g.core_h * s, span * s), np.uint8) if cfg.save_sr else None
-            todo = []
-            for x0 in win.xs:
-                lx = x0 - win.x0
-                if valid[h:h + g.core_h, h + lx:h + lx + g.core_w].any():
-                    todo.append(lx)
-                else:
-                    skipped += 1
-                    done += 1
-            for b0 in range(0, len(todo), engine.batch):
-                check_cancelled(progress)
-                lxs = todo[b0:b0 + engine.batch]
-                tiles = np.stack([x[:, 0:th, lx:lx + tw] for lx in lxs])
-                p, srb = engine.predict_tiles(tiles)
-                for j, lx in enumerate(lxs):
-                    prob[:, lx * s:(lx + g.core_w) * s] = p[j]
-                    if sr is not None and srb is not None:
-                        sr[:, :, lx * s:(lx + g.core_w) * s] = srb[j]
-                done += len(lxs)
-                elapsed = time.perf_counter() - t_start
-                rate = done / elapsed if elapsed > 0 else 0.0
-                report_metrics(progress, tiles_per_s=round(rate, 3), tiles_done=done,
-                               tiles_total=total, device=engine.choice.description,
-                               eta_s=round((total - done) / rate, 1) if rate > 0 else None)
-                progress.set_progress(95.0 * done / total)
-                progress.set_status(
-                    f"tile {done}/{total} · {rate:.2f} tiles/s · ETA "
-                    f"{format_eta((total - done) / rate) if rate > 0 else '?'} · "
-                    f"{engine.choice.description}")
-            check_cancelled(progress)
-            # keep the rows and columns no earlier window wrote
-            r0, r1 = win.keep_from * s, win.keep_to * s
-            c0 = (win.write_x0 - win.x0) * s
-            valid_hr = upsample_mask(
-                valid[h + win.keep_from:h + win.keep_to, h + win.write_x0 - win.x0:h + wcols], s)
-            prob = prob[r0:r1, c0:wcols * s]
-            mask = np.where(valid_hr, (prob >= threshold).astype(np.uint8), np.uint8(255))
-            row, col = (win.y + win.keep_from) * s, win.write_x0 * s
-            if float_prob:
-                pout = np.where(valid_hr, prob, np.float32("nan")).astype(np.float32)
-                outputs.items["prob"].write(pout[None], row, col)
-            else:
-                pu8 = np.rint(prob * 255.0).astype(np.uint8)
-                pu8[~valid_hr] = 0
-                outputs.items["prob"].write(pu8[None], row, col, valid_hr)
-            outputs.items["mask"].write(mask[None], row, col)
-            if sr is not None:
-                srw = sr[:, r0:r1, c0:wcols * s]
-                srw[:, ~valid_hr] = 0
-                outputs.items["sr"].write(srw, row, col, valid_hr)
-            progress.set_progress(95.0 * done / total)
-    return skipped
-
+    path = getattr(loaded, "path", None)
+    if path is None:
+        raise ConfigError("a blocked detection needs a model loaded from a file (its path "
+                          "and SHA-256 go to the block workers): pass model_path")
+    return dataclasses.replace(plan, kernel=None if kernel is None else kernel.detach().cpu(),
+                               model=ModelRef.of(path))

@@ -11,11 +11,17 @@ a row or column is shifted back to end at the region edge, so every tile has the
 Windows are ``rasterio.windows.Window`` (column offset, row offset, width, height) in region
 pixels. Inference (``core.detect``) groups the tiles of a core row into strips
 (:meth:`TileGrid.windows`); vectorization (``core.vectorize``) walks :meth:`TileGrid.tiles`.
+
+A huge raster may be processed in **blocks**: runs of consecutive strips (detection) or tiles
+(vectorization) of the same grid, given to a :class:`BlockMap` that may run them elsewhere
+(``csbsr survey`` runs them on Dask workers). Each block reads exactly the windows the
+sequential loop reads and the results are consumed in grid order, so a blocked run equals
+the sequential one (see :func:`group_blocks`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Protocol, Sequence, Tuple
 
 import numpy as np
 from rasterio.windows import Window
@@ -210,3 +216,52 @@ def crop_core(hr: Any, halo: int, scale: int, core_h: int, core_w: int) -> Any:
     array or a torch tensor, sliced the same way."""
     o = halo * scale
     return hr[..., o:o + core_h * scale, o:o + core_w * scale]
+
+
+class BlockMap(Protocol):
+    """Runs the blocks of one raster, possibly in other processes or on other machines.
+
+    Attributes:
+        block_px: target size of a block, in pixels of the grid being processed (LR input
+            pixels for detection, probability-raster pixels for vectorization).
+    """
+
+    block_px: int
+
+    def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        """Yield ``fn(item)`` for every item, in the order of ``items``; ``fn`` and the items
+        are picklable (a module-level function or a ``functools.partial`` of one)."""
+
+
+class LocalBlockMap:
+    """A :class:`BlockMap` that runs every block here, in order (the reference for tests)."""
+
+    def __init__(self, block_px: int) -> None:
+        self.block_px = int(block_px)
+
+    def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        """Apply the map / read the window (see the class docstring)."""
+        for item in items:
+            yield fn(item)
+
+
+def group_blocks(sizes: Sequence[int], block_px: int) -> List[Tuple[int, int]]:
+    """Cut a sequence of work units into blocks of consecutive units.
+
+    Args:
+        sizes: the pixels of each unit (a strip or a tile), in grid order.
+        block_px: target pixels per block (>= 1); a block holds at least one unit.
+
+    Returns:
+        [start, stop) index ranges covering ``range(len(sizes))`` in order.
+    """
+    blocks: List[Tuple[int, int]] = []
+    start, acc = 0, 0
+    for i, n in enumerate(sizes):
+        acc += int(n)
+        if acc >= block_px:
+            blocks.append((start, i + 1))
+            start, acc = i + 1, 0
+    if start < len(sizes):
+        blocks.append((start, len(sizes)))
+    return blocks

@@ -19,16 +19,18 @@ Pixel convention: continuous pixel coordinates with the centre of pixel (row, co
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 from rasterio.windows import Window
 
 from ..errors import InvalidInputError
 from ..progress import NullProgress, Progress, check_cancelled
-from ..raster.tiling import plan_tiles
+from ..raster.tiling import BlockMap, Tile, group_blocks, plan_tiles
 from ..records import CrackNetwork
 from .config import VectorizeConfig
 from .network import assemble
@@ -107,11 +109,14 @@ def vectorize_array(prob_or_mask: np.ndarray, transform: Any, crs: Any,
 
 def vectorize_raster(path: Any, cfg: Optional[VectorizeConfig] = None,
                      progress: Optional[Progress] = None, model_name: str = "",
-                     aoi: Any = None) -> CrackNetwork:
+                     aoi: Any = None, block_map: Optional[BlockMap] = None) -> CrackNetwork:
     """Vectorize a probability (uint8 0-255 or float 0-1) or binary mask GeoTIFF.
 
     The raster is read band 1, in overlapping windows of ``cfg.window_px`` (memory bounded);
-    nodata / internal mask pixels are excluded from the analysed area.
+    nodata / internal mask pixels are excluded from the analysed area. With ``block_map``
+    the tiles are vectorized in blocks of about ``block_map.block_px`` pixels through it
+    (e.g. on Dask workers that read ``path`` themselves) and their pieces stitched and
+    measured here in tile order: the same network as without it.
 
     Raises:
         InvalidInputError: unreadable file, no CRS, Mercator CRS.
@@ -133,7 +138,6 @@ def vectorize_raster(path: Any, cfg: Optional[VectorizeConfig] = None,
 
             make_georef(src.transform, None)  # raises the no-CRS message
         h, w = src.height, src.width
-        nodata = src.nodata
         step = max(256, int(cfg.window_px))
         vmax, binary = 0.0, True
         win_max = []
@@ -156,65 +160,125 @@ def vectorize_raster(path: Any, cfg: Optional[VectorizeConfig] = None,
         if binary and any(0 < x < vmax for x in win_max):
             binary = False
         scale = _scale_for(vmax)
+        kind = "mask" if binary else "prob"
+        blocks = None
+        if block_map is not None:
+            plan = VectorizePlan(str(path), cfg, scale, kind, aoi)
+            blocks = _blocked_tiles(plan, _vector_grid(w, h, cfg), block_map)
+        return _run(RasterReader(src, scale), h, w, src.transform, src.crs, cfg, progress,
+                    model_name, aoi, kind, blocks)
 
-        def read(r0: int, c0: int, hh: int, ww: int) -> Tuple[np.ndarray, np.ndarray]:
-            win = Window(c0, r0, ww, hh)
-            a = src.read(1, window=win)
-            valid = src.read_masks(1, window=win) > 0
-            if a.dtype.kind == "f":
-                valid &= np.isfinite(a)
-            if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-                valid &= a != nodata
-            p = np.where(valid, a.astype(np.float32) / np.float32(scale), 0.0)
-            return p.astype(np.float32), valid
 
-        return _run(read, h, w, src.transform, src.crs, cfg, progress, model_name, aoi,
-                    "mask" if binary else "prob")
+class RasterReader:
+    """Reads windows of band 1 of an open probability or mask raster.
+
+    ``read(row0, col0, h, w)`` returns (p (h, w) float32 in [0, 1], 0 where invalid; valid
+    (h, w) bool from the internal mask, NaN and the nodata value).
+    """
+
+    def __init__(self, src: Any, scale: float) -> None:
+        self.src, self.scale, self.nodata = src, scale, src.nodata
+
+    def __call__(self, r0: int, c0: int, hh: int, ww: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Apply the map / read the window (see the class docstring)."""
+        src, nodata = self.src, self.nodata
+        win = Window(c0, r0, ww, hh)
+        a = src.read(1, window=win)
+        valid = src.read_masks(1, window=win) > 0
+        if a.dtype.kind == "f":
+            valid &= np.isfinite(a)
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            valid &= a != nodata
+        p = np.where(valid, a.astype(np.float32) / np.float32(self.scale), 0.0)
+        return p.astype(np.float32), valid
+
+
+@dataclass(frozen=True)
+class VectorizePlan:
+    """What another process needs to vectorize tiles of a raster (picklable).
+
+    Attributes:
+        path: the probability or mask GeoTIFF (readable by that process).
+        cfg: vectorization settings.
+        scale: full-scale value of the raster (1, 255 or 65535).
+        src: "prob" or "mask" (what widths are measured on).
+        aoi: optional shapely (multi)polygon in the raster CRS.
+    """
+
+    path: str
+    cfg: VectorizeConfig
+    scale: float
+    src: str
+    aoi: Any = None
+
+
+def vectorize_block(plan: VectorizePlan, span: Tuple[int, int]
+                    ) -> List[Tuple[List[Piece], float]]:
+    """Vectorize tiles [start, stop) of the raster's grid in this process (a block task).
+
+    Returns per tile its pieces (global pixel coordinates) and analysed area (m²), exactly
+    what the sequential loop of :func:`vectorize_raster` computes for those tiles.
+    """
+    import rasterio
+
+    from .measure import make_georef
+
+    with rasterio.open(plan.path) as src:
+        geo = make_georef(src.transform, src.crs)
+        grid = _vector_grid(src.width, src.height, plan.cfg)
+        tiles = list(grid.tiles())
+        read = RasterReader(src, plan.scale)
+        return [_tile_pieces(read, tiles[k], k, src.height, src.width, plan.cfg, plan.src,
+                             plan.aoi, geo) for k in range(span[0], span[1])]
+
+
+def _blocked_tiles(plan: VectorizePlan, grid: Any, block_map: BlockMap
+                   ) -> Iterator[Tuple[List[Piece], float]]:
+    """Every tile's (pieces, area), computed in blocks by ``block_map``, in tile order."""
+    sizes = [t.core.width * t.core.height for t in grid.tiles()]
+    results = block_map(functools.partial(vectorize_block, plan),
+                        group_blocks(sizes, block_map.block_px))
+    try:
+        for block in results:
+            yield from block
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+
+
+def _vector_grid(width: int, height: int, cfg: VectorizeConfig) -> Any:
+    """The vectorization tiles of a ``width x height`` raster (the one tiler)."""
+    overlap = int(cfg.overlap_px)
+    return plan_tiles(width, height, int(cfg.window_px) - overlap, overlap // 2)
 
 
 
 def _run(read: Reader, height: int, width: int, transform: Any, crs: Any,
          cfg: VectorizeConfig, progress: Optional[Progress], model_name: str, aoi: Any,
-         src: str) -> CrackNetwork:
-    """Vectorize every tile of the raster (the one tiler), stitch and measure."""
-    from affine import Affine
+         src: str, blocks: Optional[Iterator[Tuple[List[Piece], float]]] = None
+         ) -> CrackNetwork:
+    """Vectorize every tile of the raster (the one tiler), stitch and measure.
 
+    ``blocks`` yields every tile's (pieces, analysed m²) computed elsewhere, in tile order
+    (:func:`vectorize_block`); None = compute them here with ``read``.
+    """
     from .measure import make_georef
 
     progress = progress or NullProgress()
     geo = make_georef(transform, crs)
     t0 = time.monotonic()
-    overlap = int(cfg.overlap_px)
-    grid = plan_tiles(width, height, int(cfg.window_px) - overlap, overlap // 2)
-    bounds = Window(0, 0, width, height)
+    grid = _vector_grid(width, height, cfg)
     n_win = grid.n_tiles
     pieces: List[Piece] = []
     analysed_m2 = 0.0
-    aff = Affine(geo.a, geo.b, geo.c, geo.d, geo.e, geo.f)
-    for k, tile in enumerate(grid.tiles()):
+    if blocks is None:
+        blocks = (_tile_pieces(read, tile, k, height, width, cfg, src, aoi, geo)
+                  for k, tile in enumerate(grid.tiles()))
+    for k, (tile_pieces, area) in enumerate(blocks):
         check_cancelled(progress)
-        rd = tile.read.intersection(bounds)
-        r0, c0, r1, c1 = rd.row_off, rd.col_off, rd.row_off + rd.height, rd.col_off + rd.width
-        p, valid = read(r0, c0, r1 - r0, c1 - c0)
-        if aoi is not None:
-            from rasterio.features import geometry_mask
-
-            valid = valid & geometry_mask([aoi], out_shape=valid.shape,
-                                          transform=aff @ Affine.translation(c0, r0),
-                                          invert=True)
-            p = np.where(valid, p, 0.0).astype(np.float32)
-        interior = (r0 > 0, r1 < height, c0 > 0, c1 < width)
-        kc = tile.core
-        core = (float(kc.col_off) if kc.col_off > 0 else -INF,
-                float(kc.col_off + kc.width) if kc.col_off + kc.width < width else INF,
-                float(kc.row_off) if kc.row_off > 0 else -INF,
-                float(kc.row_off + kc.height) if kc.row_off + kc.height < height else INF)
-        pieces.extend(vectorize_window(p, valid, (r0, c0), core, interior, cfg, k, src))
-        # analysed area: valid pixels inside the core
-        sub = valid[kc.row_off - r0:kc.row_off - r0 + kc.height,
-                    kc.col_off - c0:kc.col_off - c0 + kc.width]
-        centre = geo.to_map(np.array([[c0 + (c1 - c0) / 2.0, r0 + (r1 - r0) / 2.0]]))[0]
-        analysed_m2 += int(np.count_nonzero(sub)) * geo.pixel_area_m2(centre)
+        pieces.extend(tile_pieces)
+        analysed_m2 += area  # in tile order: the same sum whoever computed the tiles
         progress.set_progress(85.0 * (k + 1) / n_win)
         progress.set_status(f"vectorizing window {k + 1}/{n_win} "
                             f"({time.monotonic() - t0:.0f} s)")
@@ -224,3 +288,34 @@ def _run(read: Reader, height: int, width: int, transform: Any, crs: Any,
     net = assemble(chains, geo, cfg, analysed_m2, model_name, src, (height, width), progress)
     progress.set_progress(100.0)
     return net
+
+
+def _tile_pieces(read: Reader, tile: Tile, k: int, height: int, width: int,
+                 cfg: VectorizeConfig, src: str, aoi: Any, geo: Any
+                 ) -> Tuple[List[Piece], float]:
+    """Vectorize tile ``k``: its pieces clipped to its core, and its analysed area (m²)."""
+    from affine import Affine
+
+    bounds = Window(0, 0, width, height)
+    rd = tile.read.intersection(bounds)
+    r0, c0, r1, c1 = rd.row_off, rd.col_off, rd.row_off + rd.height, rd.col_off + rd.width
+    p, valid = read(r0, c0, r1 - r0, c1 - c0)
+    if aoi is not None:
+        from rasterio.features import geometry_mask
+
+        aff = Affine(geo.a, geo.b, geo.c, geo.d, geo.e, geo.f)
+        valid = valid & geometry_mask([aoi], out_shape=valid.shape,
+                                      transform=aff @ Affine.translation(c0, r0), invert=True)
+        p = np.where(valid, p, 0.0).astype(np.float32)
+    interior = (r0 > 0, r1 < height, c0 > 0, c1 < width)
+    kc = tile.core
+    core = (float(kc.col_off) if kc.col_off > 0 else -INF,
+            float(kc.col_off + kc.width) if kc.col_off + kc.width < width else INF,
+            float(kc.row_off) if kc.row_off > 0 else -INF,
+            float(kc.row_off + kc.height) if kc.row_off + kc.height < height else INF)
+    pieces = vectorize_window(p, valid, (r0, c0), core, interior, cfg, k, src)
+    # analysed area: valid pixels inside the core
+    sub = valid[kc.row_off - r0:kc.row_off - r0 + kc.height,
+                kc.col_off - c0:kc.col_off - c0 + kc.width]
+    centre = geo.to_map(np.array([[c0 + (c1 - c0) / 2.0, r0 + (r1 - r0) / 2.0]]))[0]
+    return pieces, int(np.count_nonzero(sub)) * geo.pixel_area_m2(centre)

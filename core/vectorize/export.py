@@ -62,9 +62,11 @@ def _columns(rows: List[Dict[str, Any]], fields: Sequence[Field]
     return data, masks
 
 
-def _write_layer(path: Path, layer: str, geoms: List[Any], rows: List[Dict[str, Any]],
-                 fields: Sequence[Field], geometry_type: Any, crs: Any,
-                 driver: str, append: bool, **kwargs: Any) -> None:
+def write_layer(path: Path, layer: str, geoms: List[Any], rows: List[Dict[str, Any]],
+                fields: Sequence[Field], geometry_type: Any, crs: Any,
+                driver: str, append: bool, **kwargs: Any) -> None:
+    """Write one layer (shapely ``geoms``, ``rows`` of attributes by field name; None =
+    null) with pyogrio; ``geometry_type`` None = an attribute table."""
     import shapely
     from pyogrio.raw import write
 
@@ -109,12 +111,12 @@ def write_network(network: Any, out_path: PathLike, overwrite: bool = False) -> 
         tmp.unlink()
         try:
             opts = {"dataset_options": {"VERSION": "1.3"}}
-            _write_layer(tmp, SEGMENT_LAYER, sgeo, segs, FIELDS, "LineString",
+            write_layer(tmp, SEGMENT_LAYER, sgeo, segs, FIELDS, "LineString",
                          network.crs_wkt, "GPKG", False, **opts)
-            _write_layer(tmp, NODE_LAYER, ngeo, nodes, NODE_FIELDS, "Point",
+            write_layer(tmp, NODE_LAYER, ngeo, nodes, NODE_FIELDS, "Point",
                          network.crs_wkt, "GPKG", True)
             rows = [r.__dict__ for r in network.summary.rows()]
-            _write_layer(tmp, SUMMARY_LAYER, [], rows, SUMMARY_FIELDS, None, None, "GPKG", True,
+            write_layer(tmp, SUMMARY_LAYER, [], rows, SUMMARY_FIELDS, None, None, "GPKG", True,
                          layer_metadata={"summary_json": json.dumps(network.summary.as_dict())})
             os.replace(tmp, out)
         finally:
@@ -131,9 +133,9 @@ def write_network(network: Any, out_path: PathLike, overwrite: bool = False) -> 
         try:
             t_seg = tmpdir / out.name
             t_node = tmpdir / node_out.name
-            _write_layer(t_seg, out.stem, sgeo, segs, FIELDS, "LineString",
+            write_layer(t_seg, out.stem, sgeo, segs, FIELDS, "LineString",
                          network.crs_wkt, "ESRI Shapefile", False)
-            _write_layer(t_node, node_out.stem, ngeo, nodes, NODE_FIELDS, "Point",
+            write_layer(t_node, node_out.stem, ngeo, nodes, NODE_FIELDS, "Point",
                          network.crs_wkt, "ESRI Shapefile", False)
             for base, final in ((t_seg, out), (t_node, node_out)):
                 cpg = base.with_suffix(".cpg")
