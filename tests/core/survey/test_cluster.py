@@ -151,6 +151,7 @@ class _DieOnce:
         return run_one(task, progress)
 
 
+@pytest.mark.slow
 def test_a_killed_workers_task_is_retried(batch: Path, line_model: Path, tmp_path: Path,
                                           survey_settings) -> None:
     import cloudpickle
