@@ -41,7 +41,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             res = run_pipeline(ORTHO, Path(tmp) / "o", InferenceConfig(
                 model_path=str(model), gsd_policy="native"), report=False)
-            meta, _f, geoms, data = read(str(res.outputs["cracks"]), layer="crack_seg")
+            _meta, _f, geoms, _data = read(str(res.outputs["cracks"]), layer="crack_seg")
         import shapely
 
         ax = fig.add_subplot(1, 2, k + 1)
