@@ -288,25 +288,8 @@ def write_change_layer(path: Path, layer: str, geoms: Sequence[Any],
                        rows: Sequence[Dict[str, Any]], fields: Sequence[Tuple[str, str, str]],
                        crs_wkt: str) -> Path:
     """Write one LineString layer to a new GeoPackage (GPKG 1.3) at ``path``."""
-    import pyogrio.raw
-    import shapely
+    from ..vectorize.export import write_layer
 
-    data, masks = [], []
-    for name, ftype, _ in fields:
-        vals = [r.get(name) for r in rows]
-        null = np.array([v is None for v in vals], dtype=bool)
-        if ftype == "int":
-            arr = np.array([0 if v is None else int(v) for v in vals], dtype=np.int64)
-        elif ftype == "float":
-            arr = np.array([np.nan if v is None else float(v) for v in vals], dtype=np.float64)
-        else:
-            arr = np.array(["" if v is None else str(v) for v in vals], dtype=object)
-        data.append(arr)
-        masks.append(null if null.any() else None)
-    wkb = np.array(shapely.to_wkb(np.array(list(geoms), dtype=object)), dtype=object) \
-        if len(geoms) else np.array([], dtype=object)
-    pyogrio.raw.write(str(path), wkb, data, [f[0] for f in fields],
-                      field_mask=masks if any(m is not None for m in masks) else None,
-                      layer=layer, driver="GPKG", geometry_type="LineString", crs=crs_wkt,
-                      encoding="UTF-8", dataset_options={"VERSION": "1.3"})
+    write_layer(path, layer, list(geoms), list(rows), fields, "LineString", crs_wkt, "GPKG",
+                False, dataset_options={"VERSION": "1.3"})
     return path

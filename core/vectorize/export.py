@@ -25,7 +25,7 @@ import numpy as np
 from .. import atomic
 from ..errors import InvalidInputError, OutputExistsError
 from ..layout import NODE_LAYER, SEGMENT_LAYER, SUMMARY_LAYER
-from ..records import FIELDS, NODE_FIELDS, SUMMARY_FIELDS, Field
+from ..records import FIELDS, NODE_FIELDS, SUMMARY_FIELDS
 
 PathLike = Union[str, "os.PathLike[str]"]
 SHP_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
@@ -43,12 +43,12 @@ def _check_target(paths: Sequence[Path], overwrite: bool) -> None:
         raise InvalidInputError(f"output folder {parent} does not exist: create it first")
 
 
-def _columns(rows: List[Dict[str, Any]], fields: Sequence[Field]
+def _columns(rows: Sequence[Dict[str, Any]], fields: Sequence[Any]
              ) -> Tuple[List[np.ndarray], List[Any]]:
     """Return (arrays, masks) for pyogrio: ints int64, floats float64, strings object."""
     data, masks = [], []
     for f in fields:
-        name, ftype = f.name, f.type
+        name, ftype = f[0], f[1]  # a records.Field or any (name, type, ...) tuple
         vals = [r.get(name) for r in rows]
         null = np.array([v is None for v in vals], dtype=bool)
         if ftype == "int":
@@ -62,11 +62,12 @@ def _columns(rows: List[Dict[str, Any]], fields: Sequence[Field]
     return data, masks
 
 
-def write_layer(path: Path, layer: str, geoms: List[Any], rows: List[Dict[str, Any]],
-                fields: Sequence[Field], geometry_type: Any, crs: Any,
+def write_layer(path: Path, layer: str, geoms: Sequence[Any], rows: Sequence[Dict[str, Any]],
+                fields: Sequence[Any], geometry_type: Any, crs: Any,
                 driver: str, append: bool, **kwargs: Any) -> None:
     """Write one layer (shapely ``geoms``, ``rows`` of attributes by field name; None =
-    null) with pyogrio; ``geometry_type`` None = an attribute table."""
+    null; ``fields`` of :class:`~csbsr.core.records.Field` or (name, type, ...) tuples) with
+    pyogrio; ``geometry_type`` None = an attribute table."""
     import shapely
     from pyogrio.raw import write
 
