@@ -22,7 +22,7 @@ export QT_QPA_PLATFORM ?= offscreen
 # Never point the wheels' PROJ/GDAL at Debian's data (or vice versa): each lib finds its own.
 unexport PROJ_LIB PROJ_DATA GDAL_DATA GDAL_DRIVER_PATH
 
-.PHONY: setup apt venv check test test-all lint lock demo bench train sample model-info package deploy screenshot clean
+.PHONY: setup apt venv check test test-all lint lock demo bench train fp sample model-info package deploy screenshot clean
 setup: apt venv
 
 apt:
@@ -78,6 +78,10 @@ model-info: setup
 # resources/models/; the ablation table: scripts/ablation.py (docs/results.md)
 train: setup
 	$(PY) scripts/train_default.py --run runs/lite2
+
+# false crack length per m² of crack-free content, shipped v2 vs v1 (docs/fp_density.md; ~30 min)
+fp: setup
+	nice -n 10 $(PY) scripts/fp_density.py --out docs/fp_density.md
 
 # QGIS plugin: installable zip (one top folder `csbsr`), dev symlink into a profile, screenshot
 QGIS_PROFILE ?= default

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..core.model.card import DEFAULT_MODEL_NAME
 from ..core.report.style import model_in_plain_words
 from .paths import RESOURCES
 
-DEFAULT_MODEL = RESOURCES / "models" / "csbsr_lite_x4.safetensors"
+DEFAULT_MODEL = RESOURCES / "models" / DEFAULT_MODEL_NAME
 FORMAT_NAME = "csbsr-model"
 
 

@@ -31,7 +31,7 @@ MAX_HALO_LR_PX = 256
 #: the shipped models: the first lite model and the thin-crack lite2 model
 LITE_MODEL_NAME = "csbsr_lite_x4.safetensors"
 LITE2_MODEL_NAME = "csbsr_lite2_x4.safetensors"
-DEFAULT_MODEL_NAME = LITE_MODEL_NAME
+DEFAULT_MODEL_NAME = LITE2_MODEL_NAME
 
 PathLike = Union[str, Path]
 
