@@ -122,7 +122,8 @@ def _zones_layer(content: ReportContent, crs: Any) -> QgsVectorLayer:
     feats = []
     for z in content.zones:
         f = QgsFeature(layer.fields())
-        f.setGeometry(QgsGeometry.fromRect(QgsRectangle(*z.bounds)))
+        f.setGeometry(QgsGeometry.fromWkt(z.outline) if z.outline
+                      else QgsGeometry.fromRect(QgsRectangle(*z.bounds)))
         f.setAttributes([z.zone_id])
         feats.append(f)
     layer.dataProvider().addFeatures(feats)

@@ -26,6 +26,12 @@ def register(sub: Any) -> None:
     p.add_argument("--zone-size", type=float, default=None, metavar="UNITS",
                    help="side of the zone grid cells in map units (metres in a projected CRS; "
                    "default: at most 3 cells along the longer side)")
+    p.add_argument("--zones", default=None, metavar="FILE",
+                   help="report per zone of this polygon file (spans, lanes, bays: GeoPackage, "
+                   "Shapefile, GeoJSON) instead of a grid; any CRS")
+    p.add_argument("--zone-field", default=None, metavar="FIELD",
+                   help="the text field naming the zones (default: name, zone, label, id... "
+                   "whichever exists)")
     p.add_argument("--no-csv", action="store_true", help="do not write the CSV tables")
     p.add_argument("--content-json", default=None, metavar="FILE",
                    help="also write the report content as JSON (what the QGIS PDF lays out)")
@@ -37,12 +43,16 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     from ..errors import InvalidInputError
     from ..report.html import write_html_report
 
+    if args.zone_size is not None and args.zones:
+        raise InvalidInputError("--zone-size and --zones exclude each other: give the grid "
+                                "cell size or your zone polygons, not both")
     if args.top < 1:
         raise InvalidInputError(f"--top must be >= 1, got {args.top}")
     res = write_html_report(args.run_dir, args.out, overwrite=args.overwrite,
                             progress=progress, stem=args.stem, title=args.title,
                             top_n=args.top, zone_cell=args.zone_size,
-                            write_csv=not args.no_csv, content_json=args.content_json)
+                            write_csv=not args.no_csv, content_json=args.content_json,
+                            zones_path=args.zones, zone_field=args.zone_field)
     say(progress, f"report: {res.html} ({res.n_zones} zone maps)")
     for name, path in res.csv.items():
         say(progress, f"{name}: {path}")

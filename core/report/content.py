@@ -11,14 +11,9 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
-from ..errors import InvalidInputError
 from ..layout import RunLayout
 from .model import KeyFigure, ReportContent, Table, ZoneInfo
 from .runfolder import RunFolder
@@ -29,10 +24,10 @@ from .style import (
     TYPE_LABELS,
     fmt,
     model_in_plain_words,
-    nice_step,
     severity_legend,
     severity_rule,
 )
+from .zones import Zone, auto_grid, read_zones, zone_statistics
 
 
 def title_block(run: RunFolder, title: Optional[str] = None,
@@ -125,99 +120,6 @@ def top_segments(run: RunFolder, key: str, n: int = 10) -> List[Dict[str, Any]]:
     return rows[: max(0, int(n))]
 
 
-@dataclass(frozen=True)
-class Zone:
-    """A zone of interest and the cracks in it.
-
-    Attributes:
-        zone_id: label (e.g. ``Z01`` for grid cells, the AOI name otherwise).
-        geometry: shapely polygon in the run CRS.
-        len_m: crack length inside the zone (m), total and by severity (``len_by_sev_m``).
-        n_seg: number of segments that touch the zone.
-        seg_ids: their ids, longest first.
-    """
-
-    zone_id: str
-    geometry: Any
-    len_m: float
-    len_by_sev_m: Dict[str, float]
-    n_seg: int
-    seg_ids: List[int]
-
-
-def auto_grid(run: RunFolder, cell: Optional[float] = None, max_cells: int = 3
-              ) -> List[Tuple[str, Any]]:
-    """A regular grid of square zones over the analysed extent, in map units.
-
-    Args:
-        run: the run.
-        cell: cell side in CRS map units (metres in a projected CRS); None = a round size
-            that cuts the longer side into ``max_cells`` cells at most.
-        max_cells: cells along the longer side when ``cell`` is None.
-
-    Returns:
-        (zone id, shapely box) pairs, row by row from the top left (``Z01``, ``Z02``...).
-
-    Raises:
-        InvalidInputError: a non-positive cell size.
-    """
-    from shapely.geometry import box
-
-    x0, y0, x1, y1 = run.bounds()
-    span = max(x1 - x0, y1 - y0)
-    if cell is None:
-        cell = span / max(1, int(max_cells))
-        nice = nice_step(cell)
-        cell = nice if math.ceil(span / nice) <= max_cells else cell
-    if not cell or cell <= 0:
-        raise InvalidInputError(f"zone cell size must be > 0 map units, got {cell}: pass a "
-                                "positive size or leave it empty for an automatic grid")
-    nx, ny = max(1, math.ceil((x1 - x0) / cell - 1e-9)), max(1, math.ceil((y1 - y0) / cell - 1e-9))
-    cells = []
-    k = 0
-    for j in range(ny):
-        for i in range(nx):
-            k += 1
-            bx = box(x0 + i * cell, max(y0, y1 - (j + 1) * cell), min(x1, x0 + (i + 1) * cell),
-                     y1 - j * cell)
-            cells.append((f"Z{k:02d}", bx))
-    return cells
-
-
-def zone_statistics(run: RunFolder, zones: Sequence[Tuple[str, Any]],
-                    keep_empty: bool = False) -> List[Zone]:
-    """Crack length per zone (each segment's length shared by the fraction inside the zone).
-
-    Args:
-        run: the run.
-        zones: (zone id, shapely polygon in the run CRS) pairs.
-        keep_empty: keep zones without cracks.
-    """
-    import shapely
-
-    out: List[Zone] = []
-    geoms = np.array(run.geometries, dtype=object)
-    tree = shapely.STRtree(geoms) if len(geoms) else None
-    for zid, poly in zones:
-        by = {s: 0.0 for s in SEVERITIES}
-        hits: List[Tuple[float, int]] = []
-        idx = tree.query(poly, predicate="intersects") if tree is not None else []
-        for i in idx:
-            g = geoms[i]
-            seg = run.segments[int(i)]
-            full = g.length
-            frac = (g.intersection(poly).length / full) if full > 0 else 0.0
-            part = float(seg.get("len_m") or 0.0) * frac
-            by[seg.get("sev") or "NR"] = by.get(seg.get("sev") or "NR", 0.0) + part
-            hits.append((float(seg.get("len_m") or 0.0), int(seg.get("seg_id") or 0)))
-        hits.sort(key=lambda h: (-h[0], h[1]))
-        if not hits and not keep_empty:
-            continue
-        out.append(Zone(str(zid), poly, float(sum(by.values())), by, len(hits),
-                        [h[1] for h in hits]))
-    return out
-
-
 def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -247,7 +149,9 @@ def report_csv_tables(run: RunFolder, zones: Sequence[Zone], top_n: int = 10
 
 
 def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
-                 zone_cell: Optional[float] = None, max_zones: int = 12) -> ReportContent:
+                 zone_cell: Optional[float] = None, max_zones: int = 12,
+                 zones_path: Optional[Any] = None, zone_field: Optional[str] = None
+                 ) -> ReportContent:
     """Decide the content of the report of ``run`` (see :class:`ReportContent`).
 
     Args:
@@ -256,11 +160,19 @@ def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
         top_n: rows of the longest/widest tables.
         zone_cell: side of the zone grid cells in map units (None = automatic, 3 x 3 at most).
         max_zones: most zones with a detail map (the zones with most cracks win).
+        zones_path: the user's zone polygons (a vector file; see :func:`.zones.read_zones`)
+            instead of the grid: every zone is listed, with or without cracks.
+        zone_field: the text field naming the user's zones (None = guessed).
     """
     import datetime as _dt_
 
-    zones = zone_statistics(run, auto_grid(run, zone_cell))
-    shown = {z.zone_id for z in sorted(zones, key=lambda z: -z.len_m)[:max(0, int(max_zones))]}
+    if zones_path:
+        zones = zone_statistics(run, read_zones(zones_path, run, zone_field), keep_empty=True)
+    else:
+        zones = zone_statistics(run, auto_grid(run, zone_cell))
+    extent = _box(run.bounds())
+    mapped = [z for z in zones if z.geometry.intersects(extent)]  # a zone off the raster: no map
+    shown = {z.zone_id for z in sorted(mapped, key=lambda z: -z.len_m)[:max(0, int(max_zones))]}
     raw = report_csv_tables(run, zones, top_n)
     tb = title_block(run, title)
     top_digits = [0, 0, 0, 0, 2, 1, 1, 2, 2]
@@ -271,7 +183,8 @@ def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
                          digits=top_digits),
         "widest": Table("widest", f"Widest cracks (top {top_n}, by max width)",
                         *raw["widest"], digits=top_digits),
-        "zones": Table("zones", "Zones", *raw["zones"],
+        "zones": Table("zones", "Zones (your polygons)" if zones_path else "Zones (grid)",
+                       *raw["zones"],
                        digits=[0, 2, 2, 2, 2, 2, 0, 2, 2, 2, 2]),
     }
     layout = RunLayout(run.folder, run.stem)
@@ -283,9 +196,24 @@ def build_report(run: RunFolder, title: Optional[str] = None, top_n: int = 10,
                      for k, label, text in key_figures(run)],
         tables=tables,
         zones=[ZoneInfo(z.zone_id, [float(v) for v in z.geometry.bounds], z.len_m,
-                        dict(z.len_by_sev_m), z.n_seg, list(z.seg_ids), z.zone_id in shown)
+                        dict(z.len_by_sev_m), z.n_seg, list(z.seg_ids), z.zone_id in shown,
+                        None if _is_box(z.geometry) else z.geometry.wkt)
                for z in zones],
+        zone_source="user" if zones_path else "grid",
         legend=severity_legend(run.summary), extent=[float(v) for v in run.bounds()],
         background=run.background, notes=list(run.notes), files=sorted(files),
         crs_wkt=run.crs_wkt, version=str(run.summary.get("version", "")),
         generated=_dt_.datetime.now().isoformat(timespec="seconds"))
+
+
+def _box(bounds: Sequence[float]) -> Any:
+    import shapely
+
+    return shapely.box(*bounds)
+
+
+def _is_box(geometry: Any) -> bool:
+    """True when ``geometry`` is its own bounding box (a grid cell)."""
+    import shapely
+
+    return bool(geometry.equals(shapely.box(*geometry.bounds)))

@@ -88,7 +88,8 @@ def write_html_report(run_dir: Any, out_html: Any, overwrite: bool = False,
                       title: Optional[str] = None, top_n: int = 10,
                       zone_cell: Optional[float] = None, max_zones: int = 12,
                       write_csv: bool = True, content_json: Optional[Any] = None,
-                      folder_label: Optional[Any] = None) -> ReportResult:
+                      folder_label: Optional[Any] = None, zones_path: Optional[Any] = None,
+                      zone_field: Optional[str] = None) -> ReportResult:
     """Write the HTML inspection report of a run folder (plus its CSV tables).
 
     The content is decided by :func:`.content.build_report`; this function lays it out. The
@@ -112,6 +113,9 @@ def write_html_report(run_dir: Any, out_html: Any, overwrite: bool = False,
         content_json: also write the report content (:class:`ReportContent`) as JSON here
             (what the QGIS print layout lays out).
         folder_label: the folder the footer names (default: ``run_dir``).
+        zones_path: the user's zone polygons (spans, lanes...) instead of the grid (a vector
+            file GDAL reads; see :func:`.zones.read_zones`).
+        zone_field: the text field naming those zones (None = guessed).
 
     Raises:
         InvalidInputError: bad run folder, output folder missing, wrong extension.
@@ -133,7 +137,7 @@ def write_html_report(run_dir: Any, out_html: Any, overwrite: bool = False,
                                     "--overwrite (overwrite=True) to replace it")
     progress.set_status("reading the run folder")
     run = load_run(run_dir, stem)
-    content = build_report(run, title, top_n, zone_cell, max_zones)
+    content = build_report(run, title, top_n, zone_cell, max_zones, zones_path, zone_field)
     progress.set_progress(5.0)
     check_cancelled(progress)
     progress.set_status("rendering maps")
@@ -184,8 +188,9 @@ def render_html(content: ReportContent, overview: str, prob_map: Optional[str], 
     legend = " ".join(f'<span><span class="sw" style="background:{x.colour}"></span>'
                       f"{_esc(x.label)} ({_esc(x.limits)})</span>" for x in content.legend)
     parts.append(f"<h2>Overview map</h2><p>Background: {_esc(content.background or 'none')}. "
-                 f"Crack centre-lines by severity: {legend}. Dashed cells: zones "
-                 "(detail maps below).</p>" + _img(overview, "overview map"))
+                 f"Crack centre-lines by severity: {legend}. Dashed outlines: "
+                 + ("your zones" if content.zone_source == "user" else "grid zones")
+                 + " (detail maps below).</p>" + _img(overview, "overview map"))
     if prob_map:
         parts.append("<h2>Crack probability</h2>" + _img(prob_map, "probability map"))
     ts = content.tables["type_severity"]

@@ -38,8 +38,9 @@ class KeyFigure:
 @dataclass
 class ZoneInfo:
     """A zone of the report: id, bounds (xmin, ymin, xmax, ymax in map units), crack length
-    in it (m, total and by severity), its segments (longest first) and whether it gets a
-    detail map."""
+    in it (m, total and by severity), its segments (longest first), whether it gets a
+    detail map, and its outline as WKT in the run CRS when it is not its bounding box (the
+    user's polygons; None for grid cells)."""
 
     zone_id: str
     bounds: List[float]
@@ -48,6 +49,7 @@ class ZoneInfo:
     n_seg: int
     seg_ids: List[int]
     detail: bool = False
+    outline: Optional[str] = None
 
 
 @dataclass
@@ -82,6 +84,8 @@ class ReportContent:
     crs_wkt: str
     version: str
     generated: str
+    #: "grid" (automatic square cells) or "user" (the user's zone polygons)
+    zone_source: str = "grid"
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict."""
@@ -99,7 +103,8 @@ class ReportContent:
             legend=[LegendItem(**x) for x in d["legend"]], extent=list(d["extent"]),
             background=d.get("background"), notes=list(d.get("notes", [])),
             files=list(d.get("files", [])), crs_wkt=d.get("crs_wkt", ""),
-            version=d.get("version", ""), generated=d.get("generated", ""))
+            version=d.get("version", ""), generated=d.get("generated", ""),
+            zone_source=d.get("zone_source", "grid"))
 
 
 def _json_default(v: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -155,7 +155,8 @@ def render_map(run: RunFolder, bounds: Optional[Tuple[float, float, float, float
     _draw_lines(ax, run, lw, legend)
     for z in zones:
         x0, y0, x1, y1 = z.bounds
-        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="#00e5ff", lw=1.0, ls="--")
+        for xs, ys in _zone_rings(z):
+            ax.plot(xs, ys, color="#00e5ff", lw=1.0, ls="--")
         ax.text((x0 + x1) / 2, (y0 + y1) / 2, z.zone_id, color="#00323a", fontsize=9,
                 ha="center", va="center",
                 bbox={"facecolor": "#e0fbff", "alpha": 0.8, "edgecolor": "none", "pad": 1})
@@ -167,6 +168,22 @@ def render_map(run: RunFolder, bounds: Optional[Tuple[float, float, float, float
     if run.projected:
         _scale_bar(ax, (b[0], b[2], b[1], b[3]))
     return _png(fig, photo=role is not None)
+
+
+def _zone_rings(zone: Any) -> List[Tuple[List[float], List[float]]]:
+    """The outline of a zone as (xs, ys) rings: its polygon (``outline`` WKT) or its box."""
+    x0, y0, x1, y1 = zone.bounds
+    if not getattr(zone, "outline", None):
+        return [([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])]
+    import shapely
+
+    geom = shapely.from_wkt(zone.outline)
+    rings = []
+    for poly in getattr(geom, "geoms", [geom]):
+        for ring in [poly.exterior, *poly.interiors]:
+            xs, ys = ring.xy
+            rings.append((list(xs), list(ys)))
+    return rings
 
 
 def render_width_histogram(run: RunFolder) -> str:

@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from qgis.core import (
+    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
@@ -40,6 +43,8 @@ STEM = "STEM"
 TITLE = "TITLE"
 PAGE_SIZE = "PAGE_SIZE"
 ZONE_CELL = "ZONE_CELL"
+ZONES = "ZONES"
+ZONE_FIELD = "ZONE_FIELD"
 TOP_N = "TOP_N"
 OUTPUT = "OUTPUT"
 REPORT_PDF = "REPORT_PDF"
@@ -135,7 +140,9 @@ class CrackReportAlgorithm(CsbsrAlgorithm):
             "(orthophoto, date, model in plain words, device, resolution, severity standard), "
             "key figures, overview map with the cracks by severity, legend with the width "
             "limits, length by type and severity, the longest and widest cracks with their ids "
-            "and coordinates, and one page per zone. The HTML report beside it shows the same "
+            "and coordinates, and one page per zone: a grid of square zones, or your own "
+            "polygons (spans, lanes, bays; any CRS, named by a text field) with the crack "
+            "length of each, cracks or none. The HTML report beside it shows the same "
             "content. A folder holding several orthophotos' runs needs the orthophoto name.")
 
     def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:
@@ -152,6 +159,13 @@ class CrackReportAlgorithm(CsbsrAlgorithm):
             ZONE_CELL, self.tr("Zone grid cell size (map units; empty = 3 cells on the long "
                                "side)"), type=QgsProcessingParameterNumber.Double,
             optional=True, minValue=0.0))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            ZONES, self.tr("Your zones: spans, lanes, bays (polygons; empty = a grid)"),
+            [QgsProcessing.TypeVectorPolygon], optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            ZONE_FIELD, self.tr("Zone name field (empty = name, zone, label or id)"),
+            parentLayerParameterName=ZONES, type=QgsProcessingParameterField.String,
+            optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             TOP_N, self.tr("Rows in the longest / widest crack tables (empty = 10)"),
             type=QgsProcessingParameterNumber.Integer, optional=True, minValue=1,
@@ -182,6 +196,16 @@ class CrackReportAlgorithm(CsbsrAlgorithm):
         if parameters.get(ZONE_CELL) not in (None, "") and \
                 self.parameterAsDouble(parameters, ZONE_CELL, context) > 0:
             args += ["--zone-size", repr(self.parameterAsDouble(parameters, ZONE_CELL, context))]
+        if parameters.get(ZONES) not in (None, ""):
+            if "--zone-size" in args:
+                raise QgsProcessingException(
+                    "give either a zone grid cell size or your zone polygons, not both")
+            zones = self.parameterAsCompatibleSourceLayerPath(
+                parameters, ZONES, context, ["gpkg", "shp", "geojson"], "gpkg", feedback)
+            args += ["--zones", zones]
+            field = self.parameterAsString(parameters, ZONE_FIELD, context).strip()
+            if field:
+                args += ["--zone-field", field]
         page = PAGE_SIZES[self.parameterAsEnum(parameters, PAGE_SIZE, context)]
         self.job = ReportJob(layout, out_pdf, page)
         if not self.job.prepare(self, feedback, args):

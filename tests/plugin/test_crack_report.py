@@ -104,9 +104,10 @@ def test_any_run_folder_makes_a_report(provider, run_dir: Path, tmp_path: Path) 
 
 
 def test_the_main_thread_part_is_short(provider, run_dir: Path, tmp_path: Path) -> None:
-    """What froze QGIS (rendering the maps) happens in the worker thread: the layout and the
-    PDF export left for the main thread take a fraction of the ~6 s QGIS froze for (0.4 s on
-    a quiet 2-core machine)."""
+    """What froze QGIS (rendering the maps) happens in the worker thread: every map is a
+    picture rendered by ``prepare``, and the main-thread ``write`` only places those pictures
+    (it renders nothing: the pictures and the work folder are untouched). Times are printed,
+    not asserted (speed is measured by make bench)."""
     from csbsr.core.layout import RunLayout
     from csbsr.csbsr_plugin.algorithms.crack_report import ReportJob
     from qgis.core import QgsApplication, QgsProcessingFeedback
@@ -116,9 +117,50 @@ def test_the_main_thread_part_is_short(provider, run_dir: Path, tmp_path: Path) 
     t0 = time.perf_counter()
     assert job.prepare(alg, QgsProcessingFeedback(), [])
     prepared = time.perf_counter() - t0
+    zones = [z.zone_id for z in job.content.zones if z.detail]
+    assert {"overview", *(f"zone:{z}" for z in zones)} <= set(job.maps)
+    work = {m.png.parent for m in job.maps.values()}
+    before = {p: p.stat().st_mtime_ns for w in work for p in w.iterdir()}
+    assert all(m.png in before for m in job.maps.values())
     t0 = time.perf_counter()
     pdf = job.write()
     main_thread = time.perf_counter() - t0
     print(f"report: worker part {prepared:.2f} s, main-thread part {main_thread:.2f} s")
     assert pdf.stat().st_size > 20_000
-    assert main_thread < 2.5
+    assert {p: p.stat().st_mtime_ns for w in work for p in w.iterdir()} == before
+
+
+def test_your_zones_become_the_zone_pages(provider, run_dir: Path, tmp_path: Path) -> None:
+    """A memory polygon layer (what an inspector draws in QGIS) named by a field: one page
+    per zone with cracks on the raster, the zones table lists every zone."""
+    import processing
+    from qgis.core import QgsFeature, QgsField, QgsGeometry, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    x0, y0 = 500000.0, 5000000.0
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32633", "spans", "memory")
+    layer.dataProvider().addAttributes([QgsField("Pier", QVariant.String)])
+    layer.updateFields()
+    feats = []
+    for name, wkt in (("Span A", f"POLYGON(({x0} {y0},{x0 + 0.9} {y0},{x0 + 0.9} {y0 - 1.2},"
+                                 f"{x0} {y0 - 1.2},{x0} {y0}))"),
+                      ("Span B", f"POLYGON(({x0 + 0.9} {y0},{x0 + 1.8} {y0},{x0 + 0.9} "
+                                 f"{y0 - 1.2},{x0 + 0.9} {y0}))")):
+        f = QgsFeature(layer.fields())
+        f.setGeometry(QgsGeometry.fromWkt(wkt))
+        f.setAttributes([name])
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    out = tmp_path / "spans.pdf"
+    res = processing.run("csbsr:crackreport", {"RUN_DIR": str(run_dir), "ZONES": layer,
+                                                "ZONE_FIELD": "Pier", "OUTPUT": str(out)})
+    assert res["N_ZONES"] == 2 and int(_pdf_info(out)["Pages"]) == 4
+    text = _pdf_text(out)
+    assert "Zone Span A - site" in text and "Zone Span B - site" in text
+    content = json.loads((run_dir / "site_report.json").read_text(encoding="utf-8"))
+    assert content["zone_source"] == "user"
+    assert [z["zone_id"] for z in content["zones"]] == ["Span A", "Span B"]
+    assert content["zones"][1]["outline"].startswith("POLYGON")  # the triangle, not its box
+    with pytest.raises(Exception, match="not both"):
+        processing.run("csbsr:crackreport", {"RUN_DIR": str(run_dir), "ZONES": layer,
+                                              "ZONE_CELL": 0.5, "OUTPUT": str(out)})
