@@ -143,9 +143,10 @@ FIELDS: List[Field] = schema(SegmentRecord)
 NODE_FIELDS: List[Field] = schema(NodeRecord)
 SUMMARY_FIELDS: List[Field] = schema(SummaryRow)
 
-#: words for the coded values of the segment layer (value maps of the attribute table)
+#: words for the coded values of the segment layer: the attribute table's value maps, the
+#: legends, the HTML and PDF reports (``core.report.style`` takes its labels from here)
 VALUE_MAPS: Dict[str, Dict[str, str]] = {
-    "sev": {"L": "Low", "M": "Medium", "H": "High", "NR": "Width not resolvable"},
+    "sev": {"L": "Low", "M": "Medium", "H": "High", "NR": "Not resolvable"},
     "ctype": {"long": "Longitudinal", "trans": "Transverse", "diag": "Diagonal",
               "block": "Block", "alligator": "Alligator", "uncl": "Unclassified"},
 }

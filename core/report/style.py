@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..records import VALUE_MAPS
 from .model import LegendItem
 
 SEVERITIES: Tuple[str, ...] = ("H", "M", "L", "NR")
 
 
-SEVERITY_LABELS: Dict[str, str] = {"H": "High", "M": "Medium", "L": "Low",
-                                   "NR": "Not resolvable"}
+SEVERITY_LABELS: Dict[str, str] = {s: VALUE_MAPS["sev"][s] for s in SEVERITIES}
 
 
 SEVERITY_COLOURS: Dict[str, str] = {"H": "#e31a1c", "M": "#ff8c00", "L": "#1fbf3f",
@@ -25,9 +25,7 @@ SEVERITY_COLOURS: Dict[str, str] = {"H": "#e31a1c", "M": "#ff8c00", "L": "#1fbf3
 CRACK_TYPES: Tuple[str, ...] = ("long", "trans", "diag", "block", "alligator", "uncl")
 
 
-TYPE_LABELS: Dict[str, str] = {"long": "Longitudinal", "trans": "Transverse",
-                               "diag": "Diagonal", "block": "Block", "alligator": "Alligator",
-                               "uncl": "Unclassified"}
+TYPE_LABELS: Dict[str, str] = {t: VALUE_MAPS["ctype"][t] for t in CRACK_TYPES}
 
 
 TOP_COLUMNS: Tuple[Tuple[str, str], ...] = (
