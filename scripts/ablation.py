@@ -19,7 +19,7 @@ shipped lite2 model (the long run). Every model is evaluated on the whole val sp
 set, on both val splits. Finished trainings and evaluations are reused: the script can be
 stopped and run again.
 
-Usage: ``python scripts/ablation.py [--rows a b c d e f] [--p4 2500] [--install-baselines]``
+Usage: ``python scripts/ablation.py [--rows a b c d e f] [--p4 1000] [--install-baselines]``
 """
 from __future__ import annotations
 
@@ -192,8 +192,8 @@ def main(argv: Optional[list] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=sorted(ROWS))
     ap.add_argument("--main-run", default=str(REPO / "runs" / "lite2"))
-    ap.add_argument("--out", default=str(REPO / "runs" / "ablation2"))
-    ap.add_argument("--p4", type=int, default=2500, help="P4 iterations of every row")
+    ap.add_argument("--out", default=str(REPO / "runs" / "ablation3"))
+    ap.add_argument("--p4", type=int, default=1000, help="P4 iterations of every row")
     ap.add_argument("--table", default=str(REPO / "docs" / "results.md"))
     ap.add_argument("--table-only", action="store_true", help="only rewrite the table")
     ap.add_argument("--install-baselines", action="store_true",

@@ -42,9 +42,11 @@ def _prob(raster: Path, model: Path, tile: int, out: Path) -> np.ndarray:
 
 
 def _differences(raster: Path, model: Path, tmp: Path, tile: int) -> tuple:
+    from csbsr.core.model.card import read_card
+
     whole = _prob(raster, model, CROP, tmp / "whole")
     tiled = _prob(raster, model, tile, tmp / f"t{tile}")
-    thr = 0.5
+    thr = read_card(model).recommended_threshold  # the mask the product draws
     flips = float(np.mean((whole >= thr) != (tiled >= thr)))
     return float(np.max(np.abs(whole - tiled))), flips
 
