@@ -216,3 +216,25 @@ def test_dock_compares_the_current_result_with_an_earlier_one(
         assert len(outputs) == 1 and outputs[0].name.startswith("compare_site_2021_site_2024")
     finally:
         QgsProject.instance().removeAllMapLayers()
+
+
+def test_toolbox_run_loads_the_change_layer_styled(provider, change_pair: Path,
+                                                   tmp_path: Path) -> None:
+    """In QGIS (toolbox, batch): 'Open the change layer when done' loads it, styled by class
+    and named after the two inspections; the registration figures are outputs."""
+    import processing
+    from qgis.core import QgsProject
+
+    runs = change_pair / "truth_runs"
+    try:
+        res = processing.runAndLoadResults("csbsr:comparesurveys", {
+            "OLD": str(runs / "site_2021"), "NEW": str(runs / "site_2024"),
+            "OUTPUT_FOLDER": str(tmp_path / "changes")})
+        assert res["N_NEW"] >= 2 and res["N_INLIERS"] >= 12
+        assert res["REGISTRATION_TEXT"].startswith("registration site_2021 -> site_2024")
+        layers = QgsProject.instance().mapLayersByName("crack changes site_2021 → site_2024")
+        assert len(layers) == 1
+        assert layers[0].renderer().type() == "categorizedSymbol"
+        assert "REPORT_PDF" not in res or not res["REPORT_PDF"]
+    finally:
+        QgsProject.instance().removeAllMapLayers()
