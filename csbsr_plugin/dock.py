@@ -34,6 +34,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.layout import RunLayout
 from . import results, settings
 from .algorithms.detect_cracks import DEVICES, GSD_POLICIES
+from .dock_compare import CompareLauncher
 from .dock_widgets import AREAS  # noqa: F401 (AREAS re-exported)
 from .dock_widgets import build as build_widgets
 from .gsd import gsd_verdict, layer_gsd_mm
@@ -79,7 +80,7 @@ def live_status(event: Dict[str, Any]) -> Optional[str]:
 
 class CsbsrDock(QgsDockWidget):
     """Orthophoto (with its resolution against the model's), area, model card, inspector
-    options, output folder, Run/Cancel/Report/Diagnostics/Help."""
+    options, output folder, Run/Cancel/Report/Diagnostics/Help, Compare (``dock_compare``)."""
 
     runFinished = pyqtSignal(bool)
     reportFinished = pyqtSignal(object)
@@ -105,6 +106,7 @@ class CsbsrDock(QgsDockWidget):
         self._loading = False
         self._probed = False
         self._build()
+        self.comparer = CompareLauncher(self)  # "Compare with an earlier inspection..."
         self.load_settings()
         project = QgsProject.instance()
         project.readProject.connect(self.load_settings)
@@ -476,6 +478,7 @@ class CsbsrDock(QgsDockWidget):
         """Cancel a running task (called by the plugin's ``unload``)."""
         if self.task is not None and self.feedback is not None:
             self.feedback.cancel()
+        self.comparer.cancel()
         project = QgsProject.instance()
         for signal, slot in ((project.readProject, self.load_settings),
                              (project.cleared, self.load_settings)):

@@ -120,6 +120,11 @@ def build(dock: Any) -> None:
               dock.help_button):
         buttons.addWidget(b)
     layout.addLayout(buttons)
+    dock.compare_button = QPushButton("Compare with an earlier inspection…")
+    dock.compare_button.setToolTip("What changed since an earlier inspection of the same site "
+                                   "(new, extended, widened, gone cracks): pick its folder; "
+                                   "the current result is the later one")
+    layout.addWidget(dock.compare_button)
     dock.progress_bar = QProgressBar()
     dock.progress_bar.setRange(0, 100)
     layout.addWidget(dock.progress_bar)

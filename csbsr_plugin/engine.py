@@ -58,6 +58,9 @@ FLAG_WORDS = {
     "--gsd-policy native": "the ground resolution policy 'Keep the orthophoto's own "
                            "resolution' (dock: GSD policy)",
     "--overwrite": "'Replace existing outputs'",
+    "--no-registration": "the registration 'None: the two are already aligned'",
+    "--old-ortho FILE": "the earlier orthophoto parameter",
+    "--new-ortho FILE": "the later orthophoto parameter",
     "--bands": "the red/green/blue band parameters",
     "--gsd": "the GSD parameter",
     "--out": "the output folder",

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 class CsbsrProvider(QgsProcessingProvider):
     """Provider id ``csbsr``: ``detectcracks``, ``vectorizecracks``, ``inspectcracks``,
-    ``crackreport``. Loading it imports nothing of the engine's native wheels."""
+    ``crackreport``, ``comparesurveys``. Loading it imports nothing of the engine's native
+    wheels."""
 
     def id(self) -> str:
         return "csbsr"
@@ -60,11 +61,13 @@ class CsbsrProvider(QgsProcessingProvider):
             ProcessingConfig.removeSetting(engine.SETTING)
 
     def loadAlgorithms(self) -> None:
+        from .algorithms.compare_surveys import CompareSurveysAlgorithm
         from .algorithms.crack_report import CrackReportAlgorithm
         from .algorithms.detect_cracks import DetectCracksAlgorithm
         from .algorithms.inspect_cracks import InspectCracksAlgorithm
         from .algorithms.vectorize_cracks import VectorizeCracksAlgorithm
 
         for alg in (DetectCracksAlgorithm(), VectorizeCracksAlgorithm(),
-                    InspectCracksAlgorithm(), CrackReportAlgorithm()):
+                    InspectCracksAlgorithm(), CrackReportAlgorithm(),
+                    CompareSurveysAlgorithm()):
             self.addAlgorithm(alg)

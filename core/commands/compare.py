@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import result, say
+
 
 def register(sub: Any) -> None:
     """Add the ``compare`` sub-command."""
@@ -45,7 +47,7 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace, progress: Any) -> int:
     from ..compare.compare import compare_inspections
     from ..compare.config import CompareConfig
-    from ..compare.report import summary_lines
+    from ..compare.content import summary_lines
     from ..errors import ConfigError
 
     if args.registration_error is not None and not args.no_registration:
@@ -61,7 +63,9 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     if hasattr(progress, "finish"):
         progress.finish()
     for role, path in res.outputs.items():
-        print(f"{role}: {path}")
+        say(progress, f"{role}: {path}")
     for line in summary_lines(res.summary):
-        print(line)
+        say(progress, line)
+    result(progress, outputs={k: str(v) for k, v in res.outputs.items()}, summary=res.summary,
+           seconds=round(float(res.summary.get("seconds") or 0.0), 2))
     return 0

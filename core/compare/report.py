@@ -13,11 +13,12 @@ import html
 import io
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import atomic
+from .content import ChangeTable, change_tables, title_block
 from .schema import CLASSES, COLOURS, LABELS
 
 _CSS = """
@@ -43,32 +44,23 @@ def write_change_report(path: Path, summary: Dict[str, Any],
         crs_wkt: CRS of the geometries.
     """
     e = html.escape
+    tables = change_tables(summary)
+    head = "<br>".join(f"{e(k)}: {e(v)}" for k, v in title_block(summary))
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Crack change report"
              f"</title><style>{_CSS}</style></head><body>",
-             "<h1>Crack change report</h1>",
-             f"<p class='note'>OLD: {e(summary['old']['path'])} ({e(summary['old']['kind'])}, "
-             f"{len(summary['old']['runs'])} run(s))<br>NEW: {e(summary['new']['path'])} "
-             f"({e(summary['new']['kind'])}, {len(summary['new']['runs'])} run(s))<br>"
-             f"Compared area {summary['area_m2']:.2f} m², csbsr {e(summary['version'])}</p>",
-             "<h2>What changed</h2>", _totals_table(summary)]
+             "<h1>Crack change report</h1>", f"<p class='note'>{head}</p>",
+             "<h2>What changed</h2>", _html_table(tables["totals"]),
+             _html_table(tables["growth"])]
     bg = pairs[0].new.ortho if len(pairs) == 1 else None
     parts.append(f"<img src='{render_change_map(features, crs_wkt, bg)}' alt='change map'>")
-    parts.append("<h2>Registration</h2>" + _registration_table(summary))
+    parts.append("<h2>Registration</h2>" + _html_table(tables["registration"]))
     if pairs and len(pairs[0].registration.ties):
         parts.append(f"<img src='{_residual_plot(pairs[0].registration)}' "
                      "alt='tie-point residuals' style='max-width:560px'>")
-    parts.append("<h2>Uncertainty model</h2>" + _uncertainty_table(summary))
-    parts.append("<h2>Largest changes</h2>" + _largest_table(summary))
+    parts.append("<h2>Uncertainty model</h2>" + _html_table(tables["uncertainty"]))
+    parts.append("<h2>Largest changes</h2>" + _html_table(tables["largest"]))
     parts.append("</body></html>")
     return atomic.write_text(path, "\n".join(parts) + "\n")
-
-
-def _fmt(v: Any, nd: int = 2) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "&ndash;"
-    if isinstance(v, float):
-        return f"{v:,.{nd}f}"
-    return html.escape(str(v))
 
 
 def _swatch(c: str) -> str:
@@ -76,89 +68,28 @@ def _swatch(c: str) -> str:
     return f"<span class='sw' style='{style}:{COLOURS[c]}'></span>"
 
 
-def _totals_table(s: Dict[str, Any]) -> str:
-    rows = ["<table><tr><th class='l'>class</th><th>lines</th><th>length (m)</th></tr>"]
-    for c in CLASSES:
-        t = s["totals"][c]
-        rows.append(f"<tr><td class='l'>{_swatch(c)}{LABELS[c]}</td><td>{t['n']}</td>"
-                    f"<td>{_fmt(t['len_m'])}</td></tr>")
-    g = s["growth"]
-    rows.append("</table><table>")
-    for label, v in (("new crack length (m)", g["new_len_m"]),
-                     ("added length of extended cracks (m)", g["extended_added_m"]),
-                     ("crack growth (m)", g["total_m"]),
-                     ("crack growth per area (m/m²)", g["per_m2"]),
-                     ("gone: whole lines + lost pieces (m)",
-                      g["gone_len_m"] + g["lost_pieces_m"]),
-                     ("net change (m)", g["net_m"]),
-                     ("crack length OLD / NEW in the area (m)",
-                      f"{s['old_len_m']:.2f} / {s['new_len_m']:.2f}")):
-        rows.append(f"<tr><td class='l'>{label}</td><td>{_fmt(v, 3)}</td></tr>")
-    rows.append("</table>")
-    return "".join(rows)
+def _html_table(t: ChangeTable) -> str:
+    """A :class:`ChangeTable` as HTML: swatches on class rows, text columns left-aligned."""
+    e = html.escape
+    if not t.rows:
+        return f"<p>{e(t.note)}</p>" if t.note else ""
 
+    def cls(j: int) -> str:
+        return " class='l'" if j in t.left else ""
 
-def _registration_table(s: Dict[str, Any]) -> str:
-    head = ("<table><tr><th class='l'>OLD → NEW</th><th class='l'>method / model</th>"
-            "<th>shift E, N (cm)</th><th>|shift| (cm)</th><th>rotation (°)</th>"
-            "<th>scale (ppm)</th><th>residual RMSE (mm)</th><th>transform s.e. (mm)</th>"
-            "<th>inliers / matches</th><th>grid (mm/px)</th></tr>")
-    rows = [head]
-    for p in s["pairs"]:
-        r = p["registration"]
-        rows.append(
-            f"<tr><td class='l'>{html.escape(p['old'])} → {html.escape(p['new'])}</td>"
-            f"<td class='l'>{html.escape(r['method'])} / {html.escape(r['model'])}</td>"
-            f"<td>{r['shift_cm'][0]:.2f}, {r['shift_cm'][1]:.2f}</td>"
-            f"<td>{r['shift_total_cm']:.2f}</td><td>{r['rotation_deg']:.3f}</td>"
-            f"<td>{r['scale_ppm']:.0f}</td><td>{r['rmse_mm']:.2f}</td>"
-            f"<td>{_fmt(r['se_max_mm'])}</td><td>{r['n_inliers']} / {r['n_matches']}</td>"
-            f"<td>{_fmt(r['grid_gsd_mm'], 1)}</td></tr>")
-    rows.append("</table><p class='note'>Shift: displacement of the overlap centre from OLD "
-                "to NEW. Residual RMSE: tie points after the fit (with method none: the assumed "
-                "misregistration). Transform s.e.: standard error of the fitted transform at "
-                "the overlap corners.</p>")
-    return "".join(rows)
-
-
-def _uncertainty_table(s: Dict[str, Any]) -> str:
-    rows = ["<table><tr><th class='l'>pair</th><th>k</th><th>GSD OLD / NEW (mm)</th>"
-            "<th>U width (mm)</th><th>U length of 1 m (mm)</th><th>tolerance (mm)</th>"
-            "<th>tip tolerance (mm)</th><th>min. piece (mm)</th></tr>"]
-    for p in s["pairs"]:
-        u = p["uncertainty"]
-        rows.append(f"<tr><td class='l'>{html.escape(p['old'])} → {html.escape(p['new'])}</td>"
-                    f"<td>{u['k']:g}</td><td>{u['g_old_mm']:.1f} / {u['g_new_mm']:.1f}</td>"
-                    f"<td>{u['u_width_mm']:.1f}</td><td>{u['u_len_1m_mm']:.1f}</td>"
-                    f"<td>{u['tol_mm']:.1f}</td><td>{u['tip_tol_mm']:.1f}</td>"
-                    f"<td>{u['min_piece_mm']:.0f}</td></tr>")
-    rows.append("</table><p class='note'>A width change is real only above U width "
-                "(k&middot;&radic;2&middot;&sigma;, &sigma; = half a pixel of the orthophoto); "
-                "a length change only above U "
-                "length (1 % of the length and one pixel per tip, per inspection). Changes "
-                "inside these bounds are <i>unchanged</i>. A change smaller than one pixel of "
-                "the orthophoto cannot be told from measurement noise.</p>")
-    return "".join(rows)
-
-
-def _largest_table(s: Dict[str, Any]) -> str:
-    if not s["largest"]:
-        return "<p>No change beyond the measurement uncertainty.</p>"
-    rows = ["<table><tr><th class='l'>class</th><th class='l'>run</th><th>segment</th>"
-            "<th>length (m)</th><th>Δ length (m)</th><th>± (m)</th><th>width (mm)</th>"
-            "<th>Δ width (mm)</th><th>± (mm)</th><th class='l'>severity</th></tr>"]
-    for f in s["largest"]:
-        new_sev = "" if f["change"] == "gone" else (f.get("sev") or "")
-        sev = f"{f.get('sev_old') or '-'} -> {new_sev or '-'}"
-        rows.append(
-            f"<tr><td class='l'>{_swatch(f['change'])}{f['change']}</td>"
-            f"<td class='l'>{html.escape(str(f['source']))}</td><td>{f['seg_id']}</td>"
-            f"<td>{_fmt(f['len_m'], 3)}</td><td>{_fmt(f['d_len_m'], 3)}</td>"
-            f"<td>{_fmt(f['u_len_m'], 3)}</td><td>{_fmt(f['w_med_mm'], 1)}</td>"
-            f"<td>{_fmt(f['d_w_med_mm'], 1)}</td><td>{_fmt(f['u_w_mm'], 1)}</td>"
-            f"<td class='l'>{html.escape(sev).replace('-&gt;', '&rarr;')}</td></tr>")
-    rows.append("</table>")
-    return "".join(rows)
+    out = ["<table>"]
+    if t.header:
+        out.append("<tr>" + "".join(f"<th{cls(j)}>{e(h)}</th>" for j, h in enumerate(t.header))
+                   + "</tr>")
+    for i, row in enumerate(t.rows):
+        c = t.row_classes[i] if i < len(t.row_classes) else None
+        cells = [f"<td{cls(j)}>{_swatch(c) if j == 0 and c in COLOURS else ''}{e(v)}</td>"
+                 for j, v in enumerate(row)]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    if t.note:
+        out.append(f"<p class='note'>{e(t.note)}</p>")
+    return "".join(out)
 
 
 # ------------------------------------------------------------------------------ figures
@@ -293,22 +224,3 @@ def _residual_plot(reg: Any) -> str:
                  f"(arrows x{gain:.0f})", fontsize=9)
     ax.tick_params(labelsize=7)
     return _uri(fig, False)
-
-
-def summary_lines(summary: Dict[str, Any]) -> List[str]:
-    """A few plain-text lines for the command line."""
-    out = []
-    for p in summary["pairs"]:
-        r = p["registration"]
-        out.append(f"registration {p['old']} -> {p['new']}: {r['method']} ({r['model']}), "
-                   f"shift {r['shift_cm'][0]:.2f}, {r['shift_cm'][1]:.2f} cm, rotation "
-                   f"{r['rotation_deg']:.3f} deg, scale {r['scale_ppm']:.0f} ppm, residual "
-                   f"{r['rmse_mm']:.1f} mm, {r['n_inliers']} inliers")
-    t = summary["totals"]
-    out.append(", ".join(f"{c} {t[c]['n']} ({t[c]['len_m']:.2f} m)" for c in CLASSES))
-    g = summary["growth"]
-    per = "-" if g["per_m2"] is None else f"{g['per_m2']:.3f}"
-    gone = g["gone_len_m"] + g["lost_pieces_m"]
-    out.append(f"growth {g['total_m']:.2f} m ({per} m/m2) over {summary['area_m2']:.2f} m2; "
-               f"gone {gone:.2f} m")
-    return out

@@ -151,3 +151,28 @@ def sample_ortho(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample") / SAMPLE_ORTHO.name
     shutil.copyfile(SAMPLE_ORTHO, out)
     return out
+
+
+@pytest.fixture()
+def qgis_process_env(tmp_path: Path, engine: Path) -> dict:
+    """The environment of a ``qgis_process.bin`` run with the plugin enabled: a throw-away
+    HOME with its profile, QGIS_PLUGINPATH holding a symlink ``csbsr`` -> this checkout, no
+    engine package on QGIS's own Python path (the engine is ``CSBSR_ENGINE``)."""
+    import subprocess
+
+    qgis_process = Path("/usr/bin/qgis_process.bin")
+    if not qgis_process.exists():
+        pytest.skip("qgis_process.bin is not installed")
+    plugins = tmp_path / "qp_plugins"
+    plugins.mkdir()
+    (plugins / "csbsr").symlink_to(REPO, target_is_directory=True)
+    (tmp_path / "qp_home").mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PROJ_LIB", "PROJ_DATA", "GDAL_DATA", "GDAL_DRIVER_PATH", "DISPLAY",
+                        "QGIS_CUSTOM_CONFIG_PATH", "QGIS_OPTIONS_PATH", "PYTHONPATH")}
+    env.update(HOME=str(tmp_path / "qp_home"), QT_QPA_PLATFORM="offscreen",
+               QGIS_PLUGINPATH=str(plugins))
+    enable = subprocess.run([str(qgis_process), "plugins", "enable", "csbsr"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert enable.returncode == 0, enable.stdout[-2000:] + enable.stderr[-2000:]
+    return env

@@ -9,7 +9,7 @@ import pytest
 pytestmark = pytest.mark.qgis
 
 IDS = ("csbsr:detectcracks", "csbsr:vectorizecracks", "csbsr:inspectcracks",
-       "csbsr:crackreport")
+       "csbsr:crackreport", "csbsr:comparesurveys")
 
 
 def test_every_algorithm_is_registered(provider) -> None:
