@@ -70,7 +70,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"recommended threshold, {args.limit} val photos of both splits (realistic "
             "degradation, seed 5, nominal 8 mm/px input) and the held-out part of the "
             "shared orthophotos. Unlabelled real cracks in the photos count as false, so the "
-            "photo columns are upper bounds. Target: <= 0.1.\n\n" + head + "\n"
+            "photo columns are upper bounds. The orthophoto-scenes column pools the scenes "
+            "(their false length over their held-out area, pixels taken at the model's "
+            "input GSD). Target: <= 0.1.\n\n" + head + "\n"
             + "\n".join(rows) + "\n" + "\n".join(scenes) + "\n")
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
