@@ -17,7 +17,9 @@ Measures, in one run (about 10-20 minutes on 2 CPU cores):
 6. the same on the GPU when one is present;
 7. the vectorization benchmark (``scripts/bench_vectorize.py``) when it exists;
 8. the survey benchmark (``scripts/bench_survey.py``: 1 and 2 Dask workers, per-worker
-   overhead, a huge raster split across workers, the expected scaling on N machines).
+   overhead, a huge raster split across workers, the expected scaling on N machines);
+9. the shipped models side by side (``scripts/bench_models.py``: throughput per LR pixel of
+   lite2 against the first lite model, and the share of the bf16 peak each reaches).
 
 Writes a Markdown report (``--out``, default ``docs/performance.md``) and prints it.
 Model weights do not change the cost: the shipped default model is used when present,
@@ -344,6 +346,16 @@ def main(argv=None) -> int:
             proc = subprocess.run([sys.executable, str(vscript)], capture_output=True,
                                   text=True, check=False, cwd=REPO)
             vec = (proc.stdout.strip() or proc.stderr.strip()[-2000:])
+        models = None
+        mscript = REPO / "scripts" / "bench_models.py"
+        if mscript.exists():
+            print("bench: the shipped models side by side", file=sys.stderr)
+            md = tmp / "models.md"
+            proc = subprocess.run([sys.executable, str(mscript), "--out", str(md)],
+                                  capture_output=True, text=True, check=False, cwd=REPO)
+            models = (md.read_text(encoding="utf-8") if md.exists()
+                      else "## The shipped models side by side\n\nfailed:\n```\n" +
+                      proc.stderr.strip()[-2000:] + "\n```\n")
         survey = None
         sscript = REPO / "scripts" / "bench_survey.py"
         if sscript.exists():
@@ -440,6 +452,8 @@ def main(argv=None) -> int:
         say("")
     else:
         say("## GPU\n\nNo CUDA device on this machine: no GPU figures.\n")
+    if models is not None:
+        say(models)
     say(DESIGN)
     if vec is not None:
         say("## Vectorization (`scripts/bench_vectorize.py`)\n")
