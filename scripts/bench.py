@@ -384,7 +384,8 @@ def main(argv=None) -> int:
         f"{_cpu_flags()}. Load average at the end: {load[0]:.1f} / {load[1]:.1f} (shared "
         "machine: wall times are noisy, CPU times are given beside them). "
         f"GPU: {gpu['choice'] if gpu else 'none'}.\n")
-    say(f"Model: lite x4 ({sum(p.numel() for p in loaded.model.parameters()):,} parameters"
+    say(f"Model: {loaded.card.model.name} x{loaded.card.model.scale} (the shipped default, "
+        f"{sum(p.numel() for p in loaded.model.parameters()):,} parameters"
         f"{'' if loaded.path else ', random weights: same cost as trained'}). Tiles: "
         f"{args.tile}^2 LR core + {HALO} px halo = {tile_in}^2 input, batch 1 on CPU. "
         f"FLOPs (FlopCounterMode, 2/MAC): {flops_tile / 1e9:.1f} GFLOP per tile = "
