@@ -34,15 +34,15 @@ def render(rows: list) -> str:
     results = Counter(r["result"] for r in rows)
     tracebacks = sum("Traceback" in r["outcome"] or r["outcome"].startswith("exit traceback")
                      for r in rows)
+    failed = results.get("failed", 0)
     lines += ["", "Cases per entry point: " + ", ".join(f"{k} {v}" for k, v in
                                                        sorted(per_entry.items())),
               "",
-              f"**Totals: {len(rows)} cases, {results.get('passed', 0)} passed, "
-              f"{results.get('failed', 0)} failed, {results.get('skipped', 0)} skipped; "
-              f"{tracebacks} tracebacks, "
-              f"{0 if not results.get('failed') else 'see failures:'} partial files, "
-              f"{0 if not results.get('failed') else 'see failures:'} user files lost or "
-              "modified** (each passed case asserts all three)."]
+              f"**Totals: {len(rows)} cases, {results.get('passed', 0)} passed, {failed} "
+              f"failed, {results.get('skipped', 0)} skipped, "
+              f"{results.get('xfailed', 0)} known open; {tracebacks} tracebacks.** Every "
+              "passed case asserts 0 partial files and 0 user files lost or modified"
+              + (f"; see the {failed} failed row(s) for what they found." if failed else ".")]
     return "\n".join(lines) + "\n"
 
 

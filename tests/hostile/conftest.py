@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import inputs as hostile_inputs  # noqa: E402
+import inputs as hostile_inputs
 
 #: what a temporary or partial file of the product looks like
 PARTIAL = re.compile(r"(^\.|\.partial|\.staging|\.tmp\b|-journal$|-wal$)")
@@ -128,7 +128,7 @@ def run_cli(argv: List[str], case: Case) -> Any:
             rc: Any = main([str(a) for a in argv])
     except SystemExit as exc:  # argparse usage errors
         rc = exc.code
-    except BaseException:  # noqa: BLE001 - the suite's point is to show these
+    except BaseException:
         rc = "traceback"
         err.write(traceback.format_exc())
     case.rc, case.err = rc, err.getvalue()

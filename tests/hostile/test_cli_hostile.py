@@ -3,15 +3,13 @@ asserts the exit code, one clear error line and no traceback, nothing changed be
 inputs, earlier results kept byte-identical and no partial file left."""
 from __future__ import annotations
 
-import errno
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple
 
 import pytest
 from conftest import check, copy_run, run_cli
-from inputs import PWNED, copy_model, huge_sparse, pickle_model, shipped_card, snapshot
+from inputs import PWNED, copy_model, pickle_model, shipped_card, snapshot
 
 
 class Ctx(NamedTuple):
@@ -78,7 +76,7 @@ def _file(tmp: Path, name: str, text: str) -> Path:
     return p
 
 
-def R(inp: str, *extra: Any) -> Callable[[Ctx], List[Any]]:  # noqa: N802
+def R(inp: str, *extra: Any) -> Callable[[Ctx], List[Any]]:
     """``csbsr run <hostile input> --out <earlier run> --overwrite? extra``."""
     return lambda c: ["-q", "run", c.h[inp], "--out", c.run, "--no-report", *[
         e(c) if callable(e) else e for e in extra]]
@@ -202,7 +200,7 @@ CARD_CASES = [
 ]
 
 
-def V(src: Callable[[Ctx], Any], out: Callable[[Ctx], Any], *extra: Any  # noqa: N802
+def V(src: Callable[[Ctx], Any], out: Callable[[Ctx], Any], *extra: Any
       ) -> Callable[[Ctx], List[Any]]:
     return lambda c: ["-q", "vectorize", src(c), "--out", out(c), *[
         e(c) if callable(e) else e for e in extra]]
@@ -256,7 +254,7 @@ def _damaged_run(c: Ctx, name: str, data: str) -> Path:
     return c.run
 
 
-def P(run: Callable[[Ctx], Any], *extra: Any,  # noqa: N802
+def P(run: Callable[[Ctx], Any], *extra: Any,
       out: Callable[[Ctx], Any] = lambda c: c.tmp / "r.html") -> Callable[[Ctx], List[Any]]:
     return lambda c: ["-q", "report", run(c), "--out", out(c), *[
         e(c) if callable(e) else e for e in extra]]
@@ -295,7 +293,7 @@ REPORT_CASES = [
 ]
 
 
-def T(init: Callable[[Ctx], Any]) -> Callable[[Ctx], List[Any]]:  # noqa: N802
+def T(init: Callable[[Ctx], Any]) -> Callable[[Ctx], List[Any]]:
     return lambda c: ["-q", "train", "--out", c.tmp / "train", "--init", init(c)]
 
 
@@ -313,7 +311,7 @@ TRAIN_CASES = [
 ]
 
 
-def K(old: Callable[[Ctx], Any], new: Callable[[Ctx], Any],  # noqa: N802
+def K(old: Callable[[Ctx], Any], new: Callable[[Ctx], Any],
       out: Callable[[Ctx], Any] = lambda c: c.tmp / "cmp") -> Callable[[Ctx], List[Any]]:
     return lambda c: ["-q", "compare", old(c), new(c), "--out", out(c), "--no-report"]
 
@@ -338,7 +336,7 @@ COMPARE_CASES = [
 
 
 def S(*inp: Callable[[Ctx], Any], out: Callable[[Ctx], Any] = lambda c: c.tmp / "survey",
-      extra: tuple = ("--workers", "1")) -> Callable[[Ctx], List[Any]]:  # noqa: N802
+      extra: tuple = ("--workers", "1")) -> Callable[[Ctx], List[Any]]:
     return lambda c: ["-q", "survey", *[i(c) for i in inp], "--out", out(c), *extra]
 
 

@@ -172,7 +172,7 @@ def test_unicode_and_space_paths(case: Any, hostile: Dict[str, Path], tmp_path: 
 
     case.describe("csbsr run", "input and --out with spaces and non-ASCII letters",
                   "exit 0, names kept")
-    folder = tmp_path / "Brücke Nord – ортофото"
+    folder = tmp_path / "Brücke Nord - ортофото"
     folder.mkdir()
     src = Path(shutil.copyfile(hostile["good"], folder / "Überbau 1 Ø.tif"))
     before_in = snapshot(folder)
