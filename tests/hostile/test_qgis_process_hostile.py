@@ -13,9 +13,6 @@ from conftest import copy_run, partials
 from inputs import copy_model, shipped_card, snapshot
 
 pytestmark = pytest.mark.qgis
-#: open (issue 14): QGIS writes ORTHO.tif.aux.xml beside an input GDAL can open
-AUX_XML = pytest.mark.xfail(reason="open: QGIS writes ORTHO.tif.aux.xml beside the input",
-                            strict=False)
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
 REPO = Path(__file__).resolve().parents[2]
 if not QGIS_PROCESS.exists():
@@ -75,9 +72,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("alg,what,inp,extra", [
-    pytest.param(*c[1:], marks=AUX_XML) if c[0] in ("qp-webmerc", "qp-nocrs", "qp-coarse",
-                                                     "qp-bad-card") else c[1:] for c in CASES],
+@pytest.mark.parametrize("alg,what,inp,extra", [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_qgis_process_refuses_cleanly(alg: str, what: str, inp: str, extra: Dict[str, Any],
                                       case: Any, qenv: Dict[str, str], hostile: Dict[str, Path],
@@ -99,7 +94,6 @@ def test_qgis_process_refuses_cleanly(alg: str, what: str, inp: str, extra: Dict
     case.notes.append("no .aux.xml, 0 partial files")
 
 
-@AUX_XML
 def test_qgis_process_runs_without_writing_beside_the_input(case: Any, qenv: Dict[str, str],
                                                             hostile: Dict[str, Path],
                                                             earlier_run: Path,
