@@ -10,6 +10,7 @@ rule.)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -104,6 +105,29 @@ class Staging:
         if exc_type is not None:
             self.abort()
 
+def remove_stale_partials(outputs: Iterable[PathLike]) -> List[Path]:
+    """Remove the hidden temporary files that a killed earlier write of ``outputs`` left
+    beside them (``.NAME.*.partial`` of :func:`write_bytes`, ``.STEM.*.partial.tif`` of the
+    raster writer, ``.STEM.*.tmp.gpkg`` and the ``.STEM.xxxxxxxx`` Shapefile folder of the
+    layer writer); returns what was removed, for the caller to say so. One run per output
+    file at a time is assumed (a concurrent writer's temporary file would look stale)."""
+    removed: List[Path] = []
+    for out in outputs:
+        out = Path(out)
+        if not out.parent.is_dir():
+            continue
+        name, stem = re.escape(out.name), re.escape(out.stem)
+        stale = re.compile(rf"^\.{name}\..+\.partial$|^\.{stem}\..+\.partial\.tif$"
+                           rf"|^\.{stem}\..+\.tmp\.gpkg(-journal|-wal)?$"
+                           rf"|^\.{stem}\.[a-z0-9_]{{8}}$")
+        for p in out.parent.iterdir():
+            if stale.match(p.name) and p not in removed:
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
 
 
 def check_output_folder(folder: PathLike, inputs: Iterable[PathLike] = ()) -> Path:

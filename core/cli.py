@@ -5,10 +5,13 @@ which adds its parser and sets ``func(args, progress) -> int``. Heavy imports (t
 rasterio...) happen inside ``func`` so ``csbsr --help`` stays fast.
 
 Exit codes: 0 success, 2 a user error (one line naming the problem and the fix; the full
-traceback with ``--debug``), 130 cancelled (Ctrl-C, SIGTERM or, on Windows, CTRL_BREAK),
-no partial outputs left behind. ``--progress json`` writes progress, warnings, the result
-and any error as JSON lines on stdout (:class:`~.progress.JsonLinesProgress`): that is how
-the QGIS plugin drives the engine in its own process.
+traceback with ``--debug``; an operating-system error such as a full disk or a folder
+without write permission is one too), 130 cancelled (Ctrl-C, SIGTERM or, on Windows,
+CTRL_BREAK), no partial outputs left behind. Further signals while the run cleans up, or
+after the outcome is decided, change nothing: the exit code stays 130. ``--progress json``
+writes progress, warnings, the result and any error as JSON lines on stdout
+(:class:`~.progress.JsonLinesProgress`): that is how the QGIS plugin drives the engine in its
+own process.
 """
 from __future__ import annotations
 
@@ -78,6 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     progress: ConsoleProgress = JsonLinesProgress() if json_mode else ConsoleProgress()
     if args.quiet or args.progress == "none":
         progress.stream = io.StringIO()  # discarded: nothing to open or close
+        progress.warn_stream = sys.stderr  # warnings are never discarded
 
     def _on_signal(signum: int, frame: object) -> None:
         progress.cancel()  # every stage checks it; clean-up always runs before the exit
@@ -101,17 +105,29 @@ def main(argv: Optional[List[str]] = None) -> int:
             progress.emit("cancelled", exit_code=130)  # type: ignore[attr-defined]
         print("csbsr: cancelled; no partial outputs were left", file=sys.stderr)
         return 130
-    except CsbsrError as exc:
+    except (CsbsrError, OSError) as exc:
         if args.debug:
             raise
+        message = str(exc) if isinstance(exc, CsbsrError) else _os_error_message(exc)
         _end_line(progress, json_mode)
         if json_mode:
-            progress.emit("error", message=str(exc), exit_code=2)  # type: ignore[attr-defined]
-        print(f"csbsr: error: {exc}", file=sys.stderr)
+            progress.emit("error", message=message, exit_code=2)  # type: ignore[attr-defined]
+        print(f"csbsr: error: {message}", file=sys.stderr)
         return 2
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            # the process's own command line: the outcome is decided, so a late signal (a
+            # second Ctrl-C) must not end the process by the signal instead of this exit code
+            signal.signal(sig, signal.SIG_IGN if argv is None else handler)
+
+
+def _os_error_message(exc: OSError) -> str:
+    """One line on an operating-system error (no space left, permission denied, an I/O
+    error of GDAL), naming the file and what to check."""
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    return (f"{what}{where}: check that the file is readable, that the output folder is "
+            "writable and that the disk has free space; nothing of this run was kept")
 
 
 def _end_line(progress: ConsoleProgress, json_mode: bool) -> None:

@@ -90,6 +90,8 @@ class ConsoleProgress(NullProgress):
 
     def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
         self.stream = stream if stream is not None else sys.stderr
+        #: where warnings go (the bar's stream unless set: ``-q`` discards the bar only)
+        self.warn_stream: TextIO | None = None
         self.width = width
         self._percent = 0.0
         self._status = ""
@@ -112,8 +114,9 @@ class ConsoleProgress(NullProgress):
 
     def warn(self, text: str) -> None:
         """See :meth:`Progress.warn`."""
-        self.stream.write(f"\nwarning: {text}\n")
-        self.stream.flush()
+        stream = self.warn_stream if self.warn_stream is not None else self.stream
+        stream.write(f"\nwarning: {text}\n")
+        stream.flush()
 
     def is_cancelled(self) -> bool:
         """See :meth:`Progress.is_cancelled`."""

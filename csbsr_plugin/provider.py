@@ -10,6 +10,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from . import engine
+from .gdal_aux import off_for_qgis_process
 from .paths import ICON_PATH
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ class CsbsrProvider(QgsProcessingProvider):
 
     def load(self) -> bool:
         """Register the "CSBSR engine" setting (Settings > Options > Processing >
-        Providers), then the algorithms."""
+        Providers), then the algorithms. Under ``qgis_process run csbsr:...`` the input is
+        opened before the algorithm runs: GDAL's ``.aux.xml`` files are turned off first."""
+        if off_for_qgis_process():
+            log.debug("qgis_process: no .aux.xml beside the inputs")
         try:
             from processing.core.ProcessingConfig import ProcessingConfig, Setting
         except ImportError:  # Processing's Python plugin is not loaded

@@ -40,6 +40,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
+    from ..atomic import remove_stale_partials
     from ..errors import InvalidInputError
     from ..report.html import write_html_report
 
@@ -48,6 +49,9 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
                                 "cell size or your zone polygons, not both")
     if args.top < 1:
         raise InvalidInputError(f"--top must be >= 1, got {args.top}")
+    for stale in remove_stale_partials([args.out, *([args.content_json] if args.content_json
+                                                    else [])]):
+        progress.warn(f"removed {stale}, an unfinished file of an earlier interrupted run")
     res = write_html_report(args.run_dir, args.out, overwrite=args.overwrite,
                             progress=progress, stem=args.stem, title=args.title,
                             top_n=args.top, zone_cell=args.zone_size,

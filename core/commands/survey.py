@@ -94,4 +94,11 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
            orthophotos=[{"stem": r.stem, "input": r.input, "status": r.status,
                          "error": r.error, "folder": r.folder} for r in res.records],
            totals=t, where=res.summary["where"], seconds=round(res.seconds, 2))
+    failed = [r for r in res.records if r.status == "failed"]
+    if failed and len(failed) == len(res.records):  # some failed, others done: exit 0
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"no orthophoto could be inspected ({len(failed)} failed; the first, "
+            f"{Path(failed[0].input).name}: {failed[0].error}); fix the input(s) and run again")
     return 0

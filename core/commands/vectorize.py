@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from ..atomic import check_output_file
+from ..atomic import check_output_file, remove_stale_partials
 from ..errors import ConfigError
 from . import result, say
 
@@ -139,6 +139,10 @@ def _run(args: argparse.Namespace, progress: Optional[Any]) -> int:
         raise ConfigError(f"--out {args.out} must end in .gpkg (GeoPackage) or .shp (Shapefile)")
     if args.summary_json:
         check_output_file(args.summary_json, args.overwrite, [args.raster, args.out])
+    written = [args.out, *([args.summary_json] if args.summary_json else [])]
+    for stale in remove_stale_partials(written):
+        if progress is not None:
+            progress.warn(f"removed {stale}, an unfinished file of an earlier interrupted run")
     net = vectorize_raster(args.raster, cfg, progress=progress, model_name=args.model_name,
                            aoi=aoi_polygon_from_args(args))
     out = write_network(net, args.out, overwrite=args.overwrite)

@@ -109,7 +109,7 @@ def compare_inspections(old: PathLike, new: PathLike, out_dir: PathLike,
     t0 = time.perf_counter()
     cfg = cfg or CompareConfig()
     progress = progress or NullProgress()
-    layout = ChangeLayout(Path(out_dir))
+    layout = ChangeLayout(atomic.check_output_folder(Path(out_dir)))
     for role, folder in (("OLD", old), ("NEW", new)):
         if Path(folder).resolve() == layout.folder.resolve():
             raise InvalidInputError(f"--out {layout.folder} is the {role} inspection's folder: "

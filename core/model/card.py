@@ -26,6 +26,9 @@ FORMAT_NAME = "csbsr-model"
 FORMAT_VERSION = 2
 #: card versions this code reads (1: flat model config, converted on read)
 READABLE_VERSIONS = (1, 2)
+#: keys every card must state (no silent default for what decides a run's result)
+REQUIRED_KEYS = ("model", "input_gsd_m", "recommended_threshold", "normalisation", "halo_lr_px")
+REQUIRED_MODEL_KEYS = ("name", "scale")
 #: the largest halo a card may ask for (LR px): beyond it tiles would be mostly halo
 MAX_HALO_LR_PX = 256
 #: the shipped models: the first lite model and the thin-crack lite2 model
@@ -198,6 +201,12 @@ def read_card(path: PathLike) -> ModelCard:
             f"version of the software (it reads versions {list(READABLE_VERSIONS)}); "
             "update the plugin or re-export the model")
     body = {k: v for k, v in doc.items() if k not in ("format", "weights")}
+    missing = [k for k in REQUIRED_KEYS if k not in body]
+    if not missing and isinstance(body["model"], dict):
+        missing = [f"model.{k}" for k in REQUIRED_MODEL_KEYS if k not in body["model"]]
+    if missing:
+        raise CheckpointError(f"{card_path}: invalid model card: missing key {missing[0]!r}; "
+                              "restore the original card")
     try:
         if version == 1:
             body["model"] = model_config_from_v1(body.get("model", {}))

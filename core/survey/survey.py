@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..atomic import Staging
+from ..atomic import Staging, check_output_folder
 from ..errors import InvalidInputError
 from ..layout import SURVEY_FILES, RunLayout, SurveyLayout
 from ..model.cache import ModelRef
@@ -108,9 +108,7 @@ def _sweep(run: RunLayout) -> None:
 
 def _check_folder(layout: SurveyLayout, inputs: Sequence[Path], cfg: SurveyConfig,
                   fingerprint: str) -> Optional[Dict[str, Any]]:
-    folder = layout.folder
-    if folder.exists() and not folder.is_dir():
-        raise InvalidInputError(f"the output folder {folder} is a file: pass --out a folder")
+    folder = check_output_folder(layout.folder)
     if any(p.resolve() == folder.resolve() for p in inputs):
         raise InvalidInputError(f"--out {folder} is one of the inputs: pass a folder")
     previous = summ.read_previous(layout.path("summary"))

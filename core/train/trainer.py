@@ -111,8 +111,6 @@ class Trainer:
         if resume and not (self.ckpt_dir / "last.json").exists():
             raise CheckpointError(f"--resume: no checkpoint in {self.ckpt_dir}; "
                                   "start without --resume")
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.ckpt_dir.mkdir(exist_ok=True)
         self.choice = resolve_device(cfg.device, cfg.precision)
         self.device = torch.device(self.choice.torch_device)
         if cfg.threads:
@@ -124,6 +122,9 @@ class Trainer:
         self.scale = self.model.scale
         if init is not None:
             self._load_init(Path(init))
+        # created only once the weights to start from are known to be good
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.ckpt_dir.mkdir(exist_ok=True)
         # data
         if samples is None:
             if manifest is None:
@@ -177,7 +178,8 @@ class Trainer:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        wpath = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
+        wpath = path if path.suffix == ".safetensors" or path.is_file() \
+            else path.with_suffix(".safetensors")
         if not wpath.is_file():
             raise CheckpointError(f"--init: {wpath} does not exist; pass a phase export "
                                   "(phase_P3.safetensors) or a model file")

@@ -30,6 +30,7 @@ from rasterio.windows import Window
 
 from ..errors import InvalidInputError
 from ..progress import NullProgress, Progress, check_cancelled
+from ..raster.io import read_checked
 from ..raster.tiling import BlockMap, Tile, group_blocks, plan_tiles
 from ..records import CrackNetwork
 from .config import VectorizeConfig
@@ -146,8 +147,8 @@ def vectorize_raster(path: Any, cfg: Optional[VectorizeConfig] = None,
         for tile in scan.tiles():
             check_cancelled(progress)
             win = tile.core
-            a = src.read(1, window=win)
-            m = src.read_masks(1, window=win) > 0
+            a = read_checked(lambda win=win: src.read(1, window=win), src)
+            m = read_checked(lambda win=win: src.read_masks(1, window=win), src) > 0
             if a.dtype.kind == "f":
                 m &= np.isfinite(a)
             v = a[m]

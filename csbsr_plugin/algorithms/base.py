@@ -1,7 +1,8 @@
 """Boilerplate shared by the CSBSR Processing algorithms.
 
 ``tr``, ``createInstance``, group, help (the user guide shipped with the plugin),
-``canExecute`` (is an engine set up?) and :meth:`CsbsrAlgorithm.call_engine` (the engine as a
+``canExecute`` (is an engine set up?), :meth:`CsbsrAlgorithm.input_raster` (the orthophoto,
+opened without writing beside it) and :meth:`CsbsrAlgorithm.call_engine` (the engine as a
 subprocess, see ``csbsr_plugin/engine.py``; a cancel removes the output folder the run created
 and is reported as a cancel, not a failure).
 """
@@ -15,6 +16,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from .. import engine
+from ..gdal_aux import no_aux_files
 from ..help import guide_url
 from ..paths import ICON_PATH
 
@@ -47,6 +49,16 @@ class CsbsrAlgorithm(QgsProcessingAlgorithm):
     def canExecute(self) -> Tuple[bool, str]:
         found = engine.find_engine() is not None
         return (found, "" if found else engine.not_found_message())
+
+    def checkParameterValues(self, parameters: Any, context: Any) -> Tuple[bool, str]:
+        """Processing's checks, with the input rasters opened without writing beside them."""
+        with no_aux_files():
+            return super().checkParameterValues(parameters, context)
+
+    def input_raster(self, parameters: Any, name: str, context: Any) -> Any:
+        """The raster layer of parameter ``name``, opened without writing beside it."""
+        with no_aux_files():
+            return self.parameterAsRasterLayer(parameters, name, context)
 
     def call_engine(self, args: Sequence[Any], feedback: Any, out_dir: Optional[Any] = None,
                     span: tuple = (0.0, 100.0)) -> Optional[engine.EngineResult]:

@@ -257,7 +257,7 @@ class DetectCracksAlgorithm(CsbsrAlgorithm):
 
     def processAlgorithm(self, parameters: Dict[str, Any], context: Any,
                          feedback: Any) -> Dict[str, Any]:
-        layer = self.parameterAsRasterLayer(parameters, INPUT, context)
+        layer = self.input_raster(parameters, INPUT, context)
         path = raster_path(layer)
         box, _polygons = resolve_area(self, parameters, context, feedback, layer)
         out_dir = self.parameterAsString(parameters, OUTPUT_FOLDER, context)

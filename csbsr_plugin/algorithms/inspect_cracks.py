@@ -66,7 +66,7 @@ class InspectCracksAlgorithm(CsbsrAlgorithm):
     def processAlgorithm(self, parameters: Dict[str, Any], context: Any,
                          feedback: Any) -> Dict[str, Any]:
         self.job: Optional[ReportJob] = None
-        layer = self.parameterAsRasterLayer(parameters, dc.INPUT, context)
+        layer = self.input_raster(parameters, dc.INPUT, context)
         path = dc.raster_path(layer)
         box, polygons = dc.resolve_area(self, parameters, context, feedback, layer)
         out_dir = self.parameterAsString(parameters, dc.OUTPUT_FOLDER, context)

@@ -213,7 +213,7 @@ class VectorizeCracksAlgorithm(CsbsrAlgorithm):
                          feedback: Any) -> Dict[str, Any]:
         from .detect_cracks import raster_path
 
-        layer = self.parameterAsRasterLayer(parameters, INPUT, context)
+        layer = self.input_raster(parameters, INPUT, context)
         path = raster_path(layer)
         crs = layer.crs()
         polygons = polygons_union(self.parameterAsSource(parameters, AOI, context), crs,
