@@ -35,10 +35,12 @@ from ..core.layout import RunLayout
 from . import results, settings
 from .algorithms.detect_cracks import DEVICES, GSD_POLICIES
 from .dock_compare import CompareLauncher
+from .dock_device import check_device
 from .dock_widgets import AREAS  # noqa: F401 (AREAS re-exported)
 from .dock_widgets import build as build_widgets
 from .gsd import gsd_verdict, layer_gsd_mm
 from .model_card import Card, read_card
+from .preflight import layer_problem, output_problem
 
 ALG_ID = "csbsr:inspectcracks"
 LEVEL_COLOURS = {"ok": "#1a7f37", "info": "#555", "warning": "#b35900", "refused": "#b00"}
@@ -122,6 +124,7 @@ class CsbsrDock(QgsDockWidget):
         self.area_combo.currentIndexChanged.connect(self._area_changed)
         self.model_widget.fileChanged.connect(self._model_changed)
         self.gsd_policy_combo.currentIndexChanged.connect(self._inputs_changed)
+        self.out_widget.fileChanged.connect(self._inputs_changed)
         self.axis_check.toggled.connect(self._axis_changed)
         self.device_combo.currentIndexChanged.connect(lambda *_: self.refresh_device())
         self.engine_panel.changed.connect(self._update_run_enabled)
@@ -225,8 +228,18 @@ class CsbsrDock(QgsDockWidget):
         self.gsd_label.setText(self.gsd_text())
         self._update_run_enabled()
 
+    def input_problem(self) -> Optional[str]:
+        """What the engine would refuse in the current orthophoto or output folder, or None."""
+        layer = self.raster_combo.currentLayer()
+        problem = layer_problem(layer) if isinstance(layer, QgsRasterLayer) else None
+        return problem or output_problem(self.out_widget.filePath())
+
     def gsd_text(self) -> str:
-        """The orthophoto's GSD against the model's, in words (HTML, coloured by level)."""
+        """The orthophoto's GSD against the model's, in words (HTML, coloured by level), or
+        what the engine would refuse in the inputs."""
+        problem = self.input_problem()
+        if problem:
+            return f"<span style='color:{LEVEL_COLOURS['refused']}'>{html.escape(problem)}</span>"
         layer = self.raster_combo.currentLayer()
         if not isinstance(layer, QgsRasterLayer) or self.card is None:
             return ""
@@ -237,7 +250,8 @@ class CsbsrDock(QgsDockWidget):
     def _update_run_enabled(self) -> None:
         ready = (self.task is None and self.card is not None
                  and self.engine_panel.engine() is not None
-                 and isinstance(self.raster_combo.currentLayer(), QgsRasterLayer))
+                 and isinstance(self.raster_combo.currentLayer(), QgsRasterLayer)
+                 and self.input_problem() is None)
         self.run_button.setEnabled(ready)
 
     def device_spec(self) -> str:
@@ -247,36 +261,7 @@ class CsbsrDock(QgsDockWidget):
     def refresh_device(self, wait: bool = False) -> None:
         """Ask the engine which device a run would use (in the background unless ``wait``)."""
         self.save_settings()
-        from . import engine
-
-        exe, spec = engine.find_engine(), self.device_spec()
-        if exe is None:
-            self.device_label.setText("device: unknown until an engine is set up")
-            return
-
-        def probe(_task: Any = None) -> str:
-            return engine.probe_engine(exe, spec).get("device", "unknown")
-
-        def show(exception: Any, device: Optional[str] = None) -> None:
-            if device:
-                device = device.split(" — ")[0]  # the description; Diagnostics has the reason
-            try:
-                self.device_label.setText(f"will run on <b>{html.escape(device)}</b>" if device
-                                          else f"<span style='color:#b00'>{exception}</span>")
-            except RuntimeError:  # the panel was closed meanwhile
-                pass
-
-        self.device_label.setText("checking the device...")
-        if wait:
-            try:
-                show(None, probe())
-            except Exception as exc:
-                show(exc)
-            return
-        from qgis.core import QgsTask
-
-        self._device_task = QgsTask.fromFunction("CSBSR device check", probe, on_finished=show)
-        QgsApplication.taskManager().addTask(self._device_task)
+        self._device_task = check_device(self.device_label, self.device_spec(), wait)
 
     def show_diagnostics(self) -> None:
         """Open the diagnostics report."""
@@ -293,10 +278,15 @@ class CsbsrDock(QgsDockWidget):
 
     # ------------------------------------------------------------------ running
     def output_folder(self, raster_path: str) -> Path:
-        """The run folder: ``<output folder>/<stem>_<YYYYmmdd-HHMMSS>`` (never overwrites)."""
-        base = self.out_widget.filePath() or str(
-            settings.default_output_base(QgsProject.instance()))
-        return Path(base) / f"{Path(raster_path).stem}_{time.strftime('%Y%m%d-%H%M%S')}"
+        """The run folder: ``<output folder>/<stem>_<YYYYmmdd-HHMMSS>[-N]`` (never one that
+        exists)."""
+        base = Path(self.out_widget.filePath() or str(
+            settings.default_output_base(QgsProject.instance())))
+        stem = f"{Path(raster_path).stem}_{time.strftime('%Y%m%d-%H%M%S')}"
+        folder, n = base / stem, 2
+        while folder.exists():
+            folder, n = base / f"{stem}-{n}", n + 1
+        return folder
 
     def build_parameters(self) -> Dict[str, Any]:
         """The ``csbsr:inspectcracks`` parameters of the current widget values.
@@ -307,8 +297,9 @@ class CsbsrDock(QgsDockWidget):
         layer = self.raster_combo.currentLayer()
         if not isinstance(layer, QgsRasterLayer):
             raise ValueError("choose an orthophoto (a raster layer) first")
-        if layer.providerType() != "gdal":
-            raise ValueError(f"'{layer.name()}' is not a file: export it to GeoTIFF first")
+        problem = self.input_problem()
+        if problem:
+            raise ValueError(problem)
         if self.card is None:
             raise ValueError("choose a valid model (see the message under Model)")
         path = layer.source().split("|")[0]
@@ -470,8 +461,14 @@ class CsbsrDock(QgsDockWidget):
     def add_results(self, layout: RunLayout) -> List[Any]:
         """Add the run's outputs, styled, in a new group named after the orthophoto (earlier
         run groups are hidden)."""
-        self.last_layers = results.add_run(QgsProject.instance(), layout)
-        self.last_group = results.run_group(QgsProject.instance(), layout)
+        project = QgsProject.instance()
+        self.last_layers = results.add_run(project, layout)
+        self.last_group = results.run_group(project, layout)
+        # a run's own rasters are never offered as the orthophoto (e.g. when it is removed)
+        self._outputs = [i for i in getattr(self, "_outputs", []) if project.mapLayer(i)]
+        self._outputs += [lyr.id() for lyr in self.last_layers]
+        self.raster_combo.setExceptedLayerList(
+            [project.mapLayer(i) for i in self._outputs])
         return self.last_layers
 
     def shutdown(self) -> None:

@@ -64,9 +64,21 @@ def read_card(model: Optional[str] = None) -> Card:
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise ValueError(f"{card_path.name} is not a CSBSR model card (format "
                          f"{FORMAT_NAME!r} expected)")
+    # early notice of the common faults; the engine validates the whole card when it runs
+    missing = [k for k in ("model", "input_gsd_m", "recommended_threshold", "normalisation",
+                           "halo_lr_px") if k not in data]
+    if missing:
+        raise ValueError(f"{card_path.name} lacks {', '.join(missing)}: use the card that came "
+                         "with the model")
+    threshold, gsd = data.get("recommended_threshold"), data.get("input_gsd_m")
+    if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ValueError(f"{card_path.name}: recommended_threshold must be a probability "
+                         f"between 0 and 1, got {threshold!r}")
+    if gsd is not None and (not isinstance(gsd, (int, float)) or not gsd > 0):
+        raise ValueError(f"{card_path.name}: input_gsd_m must be a ground resolution in metres "
+                         f"> 0, got {gsd!r}")
     arch = data.get("model") or {}
-    gsd = data.get("input_gsd_m")
     return Card(path=path, name=path.stem, scale=int(arch.get("scale") or 1),
                 input_gsd_mm=float(gsd) * 1000.0 if gsd else None,
-                threshold=float(data.get("recommended_threshold") or 0.5),
+                threshold=float(threshold),
                 plain=model_in_plain_words(data), data=data)

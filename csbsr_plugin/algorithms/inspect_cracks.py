@@ -68,6 +68,7 @@ class InspectCracksAlgorithm(CsbsrAlgorithm):
         self.job: Optional[ReportJob] = None
         layer = self.input_raster(parameters, dc.INPUT, context)
         path = dc.raster_path(layer)
+        crs = layer.crs()  # read now: the user may remove the layer while the engine runs
         box, polygons = dc.resolve_area(self, parameters, context, feedback, layer)
         out_dir = self.parameterAsString(parameters, dc.OUTPUT_FOLDER, context)
         report = self.parameterAsBool(parameters, CREATE_REPORT, context)
@@ -80,7 +81,7 @@ class InspectCracksAlgorithm(CsbsrAlgorithm):
         layout = RunLayout.for_input(path, out_dir)
         results: Dict[str, Any] = {dc.OUTPUT_FOLDER: out_dir}
         results.update(vc.write_sinks(self, parameters, context, feedback,
-                                      layout.path("cracks"), layer.crs()))
+                                      layout.path("cracks"), crs))
         results.update(dc.detect_results(layout, str(res.data.get("device", ""))))
         results.update(vc.summary_results(res.summary))
         results[SUMMARY_JSON] = str(layout.path("summary"))
