@@ -45,10 +45,19 @@ def test_progress_json_lines_carry_stages_metrics_and_the_result(tmp_path) -> No
     """What the QGIS plugin reads from an engine process: one JSON object per line."""
     if not CSBSR.exists():
         pytest.skip("console script not installed (run make setup)")
-    sample = REPO / "resources" / "sample" / "sample_ortho.tif"
+    import rasterio
+    from rasterio.windows import Window
+
+    sample = tmp_path / "crop.tif"  # a real 160 px piece of the sample: 9 tiles of 64 px
+    with rasterio.open(REPO / "resources" / "sample" / "sample_ortho.tif") as src:
+        win = Window(160, 160, 160, 160)
+        prof = {**src.profile, "width": 160, "height": 160,
+                "transform": src.window_transform(win)}
+        with rasterio.open(sample, "w", **prof) as dst:
+            dst.write(src.read(window=win))
     out = tmp_path / "run"
     res = subprocess.run([str(CSBSR), "--progress", "json", "run", str(sample), "--out",
-                          str(out), "--tile-px", "256", "--no-report"],
+                          str(out), "--tile-px", "64", "--no-report"],
                          capture_output=True, text=True, timeout=600,
                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-2000:]

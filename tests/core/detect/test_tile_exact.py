@@ -41,10 +41,16 @@ def _prob(raster: Path, model: Path, tile: int, out: Path) -> np.ndarray:
         return src.read(1).astype(np.float64)
 
 
+_WHOLE: dict = {}  # (raster, model) -> whole-image probability, shared by the tile sizes
+
+
 def _differences(raster: Path, model: Path, tmp: Path, tile: int) -> tuple:
     from csbsr.core.model.card import read_card
 
-    whole = _prob(raster, model, CROP, tmp / "whole")
+    key = (str(raster), str(model))
+    if key not in _WHOLE:
+        _WHOLE[key] = _prob(raster, model, CROP, tmp / "whole")
+    whole = _WHOLE[key]
     tiled = _prob(raster, model, tile, tmp / f"t{tile}")
     thr = read_card(model).recommended_threshold  # the mask the product draws
     flips = float(np.mean((whole >= thr) != (tiled >= thr)))
