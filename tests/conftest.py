@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -110,3 +111,31 @@ def tiny_config(arch: str = "psp_lite", **kw):
 def tiny_cfg():
     """The :func:`tiny_config` factory."""
     return tiny_config
+
+
+# --------------------------------------------- the real re-inspection pair (core + plugin)
+def load_pair_script() -> ModuleType:
+    """``scripts/make_change_pair.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(
+        "make_change_pair", REPO / "scripts" / "make_change_pair.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def pair_script() -> ModuleType:
+    """The pair builder and scorer."""
+    return load_pair_script()
+
+
+@pytest.fixture(scope="session")
+def change_pair(shared_cracks: Path, tmp_path_factory: pytest.TempPathFactory,
+                pair_script: ModuleType) -> Path:
+    """The built pair with its truth runs (skips without the shared data)."""
+    out = tmp_path_factory.mktemp("change_pair")
+    pair_script.build(out, shared_cracks)
+    for stem in pair_script.STEMS:
+        pair_script.truth_run(out / f"{stem}.tif", out / f"{stem}_truth.tif",
+                              out / "truth_runs" / stem)
+    return out

@@ -125,7 +125,7 @@ def dock(project: Any, qgis_iface: Any, provider: Any, escaped: List[str]) -> An
     yield widget
     if widget.task is not None:  # a failed case must not leave its run to the next one
         widget.cancel()
-        _wait(widget.runFinished, 60)
+        _plugin.wait_for_signal(widget.runFinished, 60)
     widget.shutdown()
     widget.deleteLater()
 
@@ -140,19 +140,6 @@ def runs(tmp_path: Path, earlier_run: Path) -> Path:
     return folder
 
 
-def _wait(signal: Any, timeout_s: float = 180.0) -> list:
-    """Process events until ``signal`` fired (test-only event pumping)."""
-    from qgis.core import QgsApplication
-
-    done: list = []
-    signal.connect(done.append)
-    end = time.monotonic() + timeout_s
-    while not done and time.monotonic() < end:
-        QgsApplication.processEvents()
-        time.sleep(0.02)
-    for _ in range(5):
-        QgsApplication.processEvents()
-    return done
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -249,7 +236,7 @@ def _run_to_end(dock: Any, timeout_s: float = 180.0) -> Optional[bool]:
     """Press Run (when offered) and wait; None when the panel did not start a run."""
     if not dock.run_button.isEnabled() or not dock.run():
         return None
-    done = _wait(dock.runFinished, timeout_s)
+    done = _plugin.wait_for_signal(dock.runFinished, timeout_s)
     assert done, "the run did not finish: " + _panel(dock)
     return done[0]
 
@@ -523,7 +510,7 @@ def test_cancel_during_detection_leaves_nothing(case: Any, dock: Any, escaped: L
     new_dirs = [p for p in runs.iterdir() if p.name not in (EARLIER, "notes.txt")]
     case.notes.append(f"cancelled with {len(new_dirs)} new folder(s) present")
     dock.cancel()
-    done = _wait(dock.runFinished, 120)
+    done = _plugin.wait_for_signal(dock.runFinished, 120)
     _record(case, dock, f"runFinished {done}", _plain(dock.status_label.text()))
     assert done == [False], _panel(dock)
     assert "cancelled" in dock.status_label.text() and "failed" not in dock.status_label.text()
@@ -610,7 +597,7 @@ def test_layer_removed_during_a_run(case: Any, dock: Any, escaped: List[str], ru
         time.sleep(0.01)
     assert dock.task is not None, "the run ended before the engine spoke: " + _panel(dock)
     QgsProject.instance().removeMapLayer(layer.id())
-    done = _wait(dock.runFinished)
+    done = _plugin.wait_for_signal(dock.runFinished)
     _record(case, dock, f"runFinished {done}", dock.log_view.toPlainText() or
             _plain(dock.status_label.text()))
     assert done, _panel(dock)

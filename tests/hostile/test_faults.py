@@ -197,11 +197,9 @@ def test_huge_tiles_are_refused_before_any_work(case: Any, tmp_path: Path,
     src = huge_sparse(folder / "huge.tif")
     before_in = snapshot(folder)
     out = tmp_path / "out"
-    t0 = time.monotonic()
     run_cli(["run", src, "--out", out, "--tile-px", "8192", "--batch", "64"], case)
     check(case, 2, "--tile-px|--batch", inputs_before=before_in, inputs_dir=folder,
           outputs=out, outputs_before={})
-    assert time.monotonic() - t0 < 60
     assert not out.exists()
 
 

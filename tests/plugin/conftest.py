@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,39 @@ def provider(qgis_processing: None):
         _PROVIDERS.append(CsbsrProvider())  # keep the Python object alive (its overrides)
         assert registry.addProvider(_PROVIDERS[-1])
     return registry.providerById("csbsr")
+
+
+
+@pytest.fixture()
+def dock(qgis_iface, provider):
+    """A CSBSR dock panel on the test iface, shut down afterwards."""
+    from csbsr.csbsr_plugin.dock import CsbsrDock
+
+    widget = CsbsrDock(qgis_iface)
+    yield widget
+    widget.shutdown()
+    widget.deleteLater()
+
+
+def wait_for_signal(signal, timeout_s: float = 120.0) -> list:
+    """Process Qt events until ``signal`` fired (test-only event pumping); its arguments."""
+    from qgis.core import QgsApplication
+
+    done: list = []
+    signal.connect(done.append)
+    end = time.monotonic() + timeout_s
+    while not done and time.monotonic() < end:
+        QgsApplication.processEvents()
+        time.sleep(0.02)
+    for _ in range(5):
+        QgsApplication.processEvents()
+    return done
+
+
+@pytest.fixture()
+def wait_for():
+    """:func:`wait_for_signal`, for the test modules (conftest is not importable by name)."""
+    return wait_for_signal
 
 
 def _calibrated_tiny_model(path: Path, cfg) -> Path:

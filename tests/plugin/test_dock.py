@@ -4,7 +4,6 @@ cancel, settings in the project."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -26,32 +25,11 @@ def ortho_layer(real_ortho: Path, tmp_path: Path):
     QgsProject.instance().layerTreeRoot().removeAllChildren()
 
 
-@pytest.fixture()
-def dock(qgis_iface, provider):
-    from csbsr.csbsr_plugin.dock import CsbsrDock
-
-    widget = CsbsrDock(qgis_iface)
-    yield widget
-    widget.shutdown()
-    widget.deleteLater()
 
 
-def _wait(signal, timeout_s: float = 120.0) -> list:
-    """Process events until ``signal`` fired (test-only event pumping)."""
-    from qgis.core import QgsApplication
 
-    done: list = []
-    signal.connect(done.append)
-    end = time.monotonic() + timeout_s
-    while not done and time.monotonic() < end:
-        QgsApplication.processEvents()
-        time.sleep(0.02)
-    for _ in range(5):
-        QgsApplication.processEvents()
-    return done
-
-
-def test_dock_runs_and_adds_styled_layers_in_a_group(dock, ortho_layer, tiny_model: Path,
+def test_dock_runs_and_adds_styled_layers_in_a_group(wait_for, dock, ortho_layer,
+                                                     tiny_model: Path,
                                                      tmp_path: Path, qgis_iface) -> None:
     from qgis.core import QgsProject
     from qgis.PyQt.QtWidgets import QPushButton
@@ -72,7 +50,7 @@ def test_dock_runs_and_adds_styled_layers_in_a_group(dock, ortho_layer, tiny_mod
     assert dock.run()
     assert not dock.run_button.isEnabled() and dock.cancel_button.isEnabled()
     assert dock.task is not None and dock.context is not None and dock.feedback is not None
-    assert _wait(dock.runFinished) == [True], dock.status_label.text() + \
+    assert wait_for(dock.runFinished) == [True], dock.status_label.text() + \
         dock.log_view.toPlainText()
     assert dock.progress_bar.value() == 100
     assert "crack segments" in dock.status_label.text()
@@ -101,7 +79,7 @@ def test_dock_runs_and_adds_styled_layers_in_a_group(dock, ortho_layer, tiny_mod
     assert "Open PDF report" in bar_buttons
     # and the Report button remakes it from the run folder, in the background
     assert dock.make_report()
-    pdf = _wait(dock.reportFinished)
+    pdf = wait_for(dock.reportFinished)
     assert pdf and pdf[0] and Path(pdf[0]).is_file()
 
 
@@ -142,7 +120,8 @@ def test_attribute_table_speaks_to_an_inspector(qgis_app, tmp_path: Path) -> Non
                           "Low: < 10 mm, ASTM D6433"]
 
 
-def test_dock_cancel_leaves_no_files_nor_folder(dock, ortho_layer, tiny_model: Path,
+def test_dock_cancel_leaves_no_files_nor_folder(wait_for, dock, ortho_layer,
+                                                tiny_model: Path,
                                                 tmp_path: Path) -> None:
     dock.raster_combo.setLayer(ortho_layer)
     dock.model_widget.setFilePath(str(tiny_model))
@@ -150,7 +129,7 @@ def test_dock_cancel_leaves_no_files_nor_folder(dock, ortho_layer, tiny_model: P
     dock.advanced = {"PRECISION": 1, "TILE_PX": 32}
     assert dock.run()
     dock.cancel()
-    assert _wait(dock.runFinished) == [False]
+    assert wait_for(dock.runFinished) == [False]
     assert "cancelled" in dock.status_label.text() and "failed" not in dock.status_label.text()
     assert not (tmp_path / "runs").exists()  # no empty run folder either
 
