@@ -180,7 +180,6 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         scale = _model_scale(loaded)
         ds, gsd_in, _factor = gsd_view(src, info, getattr(card, "input_gsd_m", None), cfg,
                                         progress, stack)
-        collar = edge_collar(src, ds, cfg, progress)
         row_off, col_off, height, width = aoi_region(ds, cfg.aoi)
 
         card_halo = int(getattr(card, "halo_lr_px", 0) or 0)
@@ -197,6 +196,8 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         grid = plan_tiles(width, height, tile_px, halo,
                           align=int(getattr(net, "tile_align", 1)))
         batch = _batch_that_fits(net, grid, scale, batch, choice, cfg)
+        # after the memory check: the collar scan reads the whole raster once
+        collar = edge_collar(src, ds, cfg, progress)
 
         if info.dtype == "uint8" and cfg.value_range is None:
             norm = getattr(card, "normalisation", None)

@@ -187,7 +187,6 @@ def test_unicode_and_space_paths(case: Any, hostile: Dict[str, Path], tmp_path: 
     assert (out / "Überbau 1 Ø_cracks.gpkg").is_file()
 
 
-@pytest.mark.slow
 def test_huge_tiles_are_refused_before_any_work(case: Any, tmp_path: Path,
                                                 one_thread: None) -> None:
     case.describe("csbsr run", "sparse 200000 x 200000 px raster, --tile-px 8192 --batch 64",
