@@ -176,6 +176,7 @@ class CrackSummary:
     thresholds_mm: Tuple[float, ...] = ()
     severity_basis: str = "w_med"
     threshold: float = 0.5
+    seed_threshold: Optional[float] = None
     min_crack_length_m: float = 0.0
     min_elongation: float = 0.0
     length_mode: str = "grid"

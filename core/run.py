@@ -74,7 +74,8 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
         progress: progress/cancel receiver.
         model: an optional already loaded ``LoadedModel``.
         vectorize_cfg: vectorization options; its threshold is replaced by the detection
-            threshold (the model card's unless overridden) so mask and lines agree.
+            threshold (the model card's unless overridden) so mask and lines agree; an unset
+            ``seed_threshold`` (None) takes the card's hysteresis seed (0 = off).
         report: also write the HTML report (+ CSV tables) and the report content JSON.
         sinks: extra destinations of the crack lines.
         aoi_shape: optional shapely (multi)polygon in the raster CRS: cracks are measured
@@ -107,7 +108,9 @@ def run_pipeline(raster: Any, out_dir: Any, cfg: Optional[InferenceConfig] = Non
         det = detect(raster, staging.dir, dataclasses.replace(cfg, overwrite=True),
                      sub_progress(progress, 0.0, 80.0), model=model, block_map=block_map)
         check_cancelled(progress)
-        vcfg = dataclasses.replace(vectorize_cfg or VectorizeConfig(), threshold=det.threshold)
+        vcfg = vectorize_cfg or VectorizeConfig()
+        seed = vcfg.seed_threshold if vcfg.seed_threshold is not None else det.seed_threshold
+        vcfg = dataclasses.replace(vcfg, threshold=det.threshold, seed_threshold=seed)
         report_metrics(progress, stage="vectorize")
         progress.set_status("vectorizing cracks")
         network = vectorize_raster(det.prob_path, vcfg, sub_progress(progress, 80.0, 93.0),

@@ -74,6 +74,10 @@ def read_card(model: Optional[str] = None) -> Card:
     if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
         raise ValueError(f"{card_path.name}: recommended_threshold must be a probability "
                          f"between 0 and 1, got {threshold!r}")
+    seed = data.get("recommended_seed_threshold")
+    if seed is not None and (not isinstance(seed, (int, float)) or not threshold <= seed < 1):
+        raise ValueError(f"{card_path.name}: recommended_seed_threshold must be a probability "
+                         f"from recommended_threshold up to 1, or null, got {seed!r}")
     if gsd is not None and (not isinstance(gsd, (int, float)) or not gsd > 0):
         raise ValueError(f"{card_path.name}: input_gsd_m must be a ground resolution in metres "
                          f"> 0, got {gsd!r}")

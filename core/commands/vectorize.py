@@ -24,6 +24,9 @@ def add_postprocess_arguments(p: argparse.ArgumentParser) -> None:
     :class:`VectorizeConfig` defaults)."""
     p.add_argument("--min-crack-length-cm", type=float, default=None, metavar="CM",
                    help="drop whole cracks shorter than this, in centimetres (default 5)")
+    p.add_argument("--seed-threshold", type=float, default=None, metavar="S",
+                   help="hysteresis: draw a crack region only if its peak probability reaches "
+                   "S (0-1; default for run: the model card's, for vectorize: off; 0 = off)")
     p.add_argument("--min-elongation", type=float, default=None, metavar="E",
                    help="drop blobs (skeleton length^2 / area below E; default 5, 0 keeps them)")
     p.add_argument("--lengths", choices=("grid", "ellipsoid"), default=None,
@@ -46,7 +49,8 @@ def postprocess_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     kw: Dict[str, Any] = {}
     if args.min_crack_length_cm is not None:
         kw["min_crack_length_m"] = args.min_crack_length_cm / 100.0
-    for flag, key in (("min_elongation", "min_elongation"), ("lengths", "length_mode"),
+    for flag, key in (("seed_threshold", "seed_threshold"),
+                      ("min_elongation", "min_elongation"), ("lengths", "length_mode"),
                       ("min_area_px", "min_area_px"), ("min_length_px", "min_length_px"),
                       ("simplify_px", "simplify_px")):
         if getattr(args, flag) is not None:

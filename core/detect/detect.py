@@ -69,6 +69,8 @@ class DetectResult:
         n_tiles: tiles in the grid; n_skipped: tiles skipped as entirely nodata.
         seconds: wall time of the run.
         threshold: the probability threshold of the mask.
+        seed_threshold: the model card's hysteresis seed for the crack lines when it is
+            above ``threshold`` (see :class:`core.vectorize.config.VectorizeConfig`), else None.
     """
 
     prob_path: Path
@@ -83,6 +85,7 @@ class DetectResult:
     n_skipped: int
     seconds: float
     threshold: float = 0.5
+    seed_threshold: Optional[float] = None
 
 
 def output_paths(raster_path: Any, out_dir: Any, save_sr: bool) -> Dict[str, Path]:
@@ -289,8 +292,14 @@ def detect(raster_path: Any, out_dir: Any, cfg: Optional[InferenceConfig] = None
         prob_path=paths["prob"], mask_path=paths["mask"], sr_path=paths.get("sr"),
         config_path=paths["config"], device=choice.description, scale=scale, gsd_in_m=gsd_in,
         gsd_out_m=gsd_in / scale, n_tiles=grid.n_tiles, n_skipped=n_skipped, seconds=seconds,
-        threshold=threshold,
+        threshold=threshold, seed_threshold=card_seed(card, threshold),
     )
+
+
+def card_seed(card: Any, threshold: float) -> Optional[float]:
+    """The card's hysteresis seed when it is above the run's ``threshold`` (else None)."""
+    seed = getattr(card, "recommended_seed_threshold", None)
+    return float(seed) if seed is not None and float(seed) > threshold else None
 
 
 def auto_tile_px(gpu: bool, halo: int) -> int:

@@ -184,8 +184,8 @@ def _finish_window(win: Strip, prob: np.ndarray, sr: Optional[np.ndarray], valid
     if plan.float_prob:
         pout = np.where(valid_hr, prob, np.float32("nan")).astype(np.float32)
     else:
-        pout = np.rint(prob * 255.0).astype(np.uint8)
-        pout[~valid_hr] = 0
+        # invalid pixels may hold NaN (skipped tiles): 0 there before the cast
+        pout = np.rint(np.where(valid_hr, prob, 0.0) * 255.0).astype(np.uint8)
     srw = None
     if sr is not None:
         srw = sr[:, r0:r1, c0:wcols * s]

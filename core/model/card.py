@@ -81,6 +81,9 @@ class ModelCard:
         input_gsd_m: ground sampling distance (m/px) of the LR input the model was trained
             for; None when unknown (no resampling then).
         recommended_threshold: probability threshold for the binary mask (chosen on val).
+        recommended_seed_threshold: hysteresis of the crack lines: a crack region is drawn
+            only if its peak probability reaches this (>= recommended_threshold; chosen on
+            val with the threshold); None = no hysteresis.
         normalisation: how raster values map to the model's [0, 1] input.
         halo_lr_px: overlap (LR px) that tiled inference needs on each side of a tile.
         training: data sets and licences, schedule, wall time, machine.
@@ -92,6 +95,7 @@ class ModelCard:
     model: ModelConfig
     input_gsd_m: Optional[float] = None
     recommended_threshold: float = 0.5
+    recommended_seed_threshold: Optional[float] = None
     normalisation: Normalisation = field(default_factory=Normalisation)
     halo_lr_px: int = 16
     training: Dict[str, Any] = field(default_factory=dict)
@@ -112,6 +116,11 @@ class ModelCard:
                 not 0 < self.recommended_threshold < 1:
             raise ConfigError(f"recommended_threshold must be a probability in (0, 1), "
                               f"got {self.recommended_threshold!r}")
+        seed = self.recommended_seed_threshold
+        if seed is not None and (not isinstance(seed, (int, float)) or isinstance(seed, bool)
+                                 or not self.recommended_threshold <= seed < 1):
+            raise ConfigError(f"recommended_seed_threshold must be a probability in "
+                              f"[recommended_threshold, 1) or null, got {seed!r}")
         if not isinstance(self.halo_lr_px, int) or not 0 <= self.halo_lr_px <= MAX_HALO_LR_PX:
             raise ConfigError(f"halo_lr_px must be an integer in 0..{MAX_HALO_LR_PX} LR pixels, "
                               f"got {self.halo_lr_px!r}")

@@ -358,8 +358,8 @@ def read_padded(src: Any, bands: Sequence[int], row0: int, row1: int, col0: int,
 
     Returns:
         (data, valid): data (C, row1-row0, col1-col0) in the raster's dtype; valid (same
-        H, W) bool from the dataset mask (nodata, alpha and internal masks merged) and,
-        when given, outside the edge ``collar`` (:func:`find_edge_collar`).
+        H, W) bool from the dataset mask (nodata, alpha and internal masks merged), finite
+        values (float rasters) and, when given, outside the edge ``collar`` (:func:`find_edge_collar`).
     """
     from rasterio.windows import Window
 
@@ -368,6 +368,8 @@ def read_padded(src: Any, bands: Sequence[int], row0: int, row1: int, col0: int,
     win = Window(c0, r0, c1 - c0, r1 - r0)
     data = read_checked(lambda: src.read(list(bands), window=win), src)
     valid = read_checked(lambda: src.dataset_mask(window=win), src) > 0
+    if data.dtype.kind == "f":  # NaN / inf pixels are no data either
+        valid &= np.isfinite(data).all(axis=0)
     if collar is not None:
         valid &= collar.valid(r0, r1, c0, c1)
     pads = ((rp0, rp1), (cp0, cp1))

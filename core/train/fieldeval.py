@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -123,15 +123,42 @@ def image_totals(prob: np.ndarray, gt: np.ndarray, unlabelled: Optional[np.ndarr
     return t
 
 
-def field_configs(threshold: float, vectorize: Any = None) -> Tuple[Any, Any]:
-    """(detection cfg, ground-truth cfg): the product's post-processing for detections; for
-    the ground truth every labelled crack is kept (no length or shape filter)."""
+def field_configs(threshold: float, vectorize: Any = None,
+                  seed: Optional[float] = None) -> Tuple[Any, Any]:
+    """(detection cfg, ground-truth cfg): the product's post-processing for detections
+    (``seed``: its hysteresis seed, None = the one of ``vectorize``); for the ground truth
+    every labelled crack is kept (no length, shape or seed filter)."""
     from ..vectorize.config import VectorizeConfig
 
-    det = dataclasses.replace(vectorize or VectorizeConfig(), threshold=threshold)
+    base = vectorize or VectorizeConfig()
+    det = dataclasses.replace(base, threshold=threshold,
+                              seed_threshold=seed if seed is not None else base.seed_threshold)
     gt = VectorizeConfig(threshold=0.5, min_area_px=1, min_length_px=0.0,
                          min_crack_length_m=0.0, min_elongation=0.0)
     return det, gt
+
+
+#: one post-processing candidate: (threshold, hysteresis seed or None)
+Candidate = Tuple[float, Optional[float]]
+
+
+def candidate_key(c: Candidate) -> str:
+    """"0.8" or "0.8/0.98": the key of a candidate in ``by_threshold`` results."""
+    t, seed = c
+    return f"{float(t):g}" if seed is None else f"{float(t):g}/{float(seed):g}"
+
+
+def candidate_grid(thresholds: Sequence[float], seeds: Sequence[Optional[float]]
+                   ) -> List[Candidate]:
+    """Every (threshold, seed) with seed None or above the threshold."""
+    return [(float(t), None if s is None else float(s)) for t in thresholds for s in seeds
+            if s is None or float(s) > float(t)]
+
+
+def card_candidate(card: Any) -> Candidate:
+    """The model card's (recommended_threshold, recommended_seed_threshold)."""
+    seed = getattr(card, "recommended_seed_threshold", None)
+    return float(card.recommended_threshold), None if seed is None else float(seed)
 
 
 def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike],
@@ -139,7 +166,8 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
                    threshold: Optional[float] = None, vectorize: Any = None,
                    limit: Optional[int] = None, device: str = "auto",
                    progress: Optional[Progress] = None,
-                   thresholds: Optional[Sequence[float]] = None) -> Dict[str, Any]:
+                   thresholds: Optional[Sequence[Union[float, Candidate]]] = None,
+                   exclude: Optional[int] = None) -> Dict[str, Any]:
     """Field metrics of a model on a split, per data set, per content type and in total.
 
     Args:
@@ -148,12 +176,16 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
         split: ``recommended_role`` to evaluate.
         degradation: "realistic" (default: what a field camera gives) or "paper".
         seed: seed of the fixed degraded set.
-        threshold: detection threshold (None = the model card's).
+        threshold: detection threshold (None = the model card's threshold and hysteresis
+            seed).
         vectorize: post-processing (:class:`VectorizeConfig`; its threshold is replaced).
         limit: a stratified subset of this many images.
         device: see :func:`core.device.resolve_device`.
-        thresholds: evaluate these thresholds (one inference per image); the result then
-            holds ``{"by_threshold": {t: <result of one threshold>}}``.
+        thresholds: evaluate these thresholds or (threshold, seed) candidates (one
+            inference per image); the result then holds
+            ``{"by_threshold": {candidate_key: <result of one candidate>}}``.
+        exclude: leave out the stratified subset of this many images (the calibration
+            images of ``scripts/train_default.py``): figures on images nothing was chosen on.
 
     Returns:
         ``{"total": {...}, "by_dataset": {...}, "by_content": {...}, "threshold": t, ...}``
@@ -168,12 +200,14 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
     progress = progress or NullProgress()
     choice = resolve_device(device, "auto")
     loaded = load_model(model_path, device=choice.torch_device)
-    t = float(threshold if threshold is not None else loaded.card.recommended_threshold)
-    ts = [float(x) for x in thresholds] if thresholds else [t]
-    cfgs = {x: field_configs(x, vectorize) for x in ts}
+    ts = _candidates(loaded.card, threshold, thresholds, vectorize)
+    cfgs = {x: field_configs(x[0], vectorize, x[1]) for x in ts}
     rows = subset_rows(read_manifests(list(manifests), [split]), limit)
-    by_ds: Dict[float, Dict[str, FieldTotals]] = {x: {} for x in ts}
-    by_ct: Dict[float, Dict[str, FieldTotals]] = {x: {} for x in ts}
+    if exclude:
+        left_out = {(r.dataset, r.stem) for r in subset_rows(rows, exclude)}
+        rows = [r for r in rows if (r.dataset, r.stem) not in left_out]
+    by_ds: Dict[Candidate, Dict[str, FieldTotals]] = {x: {} for x in ts}
+    by_ct: Dict[Candidate, Dict[str, FieldTotals]] = {x: {} for x in ts}
     total = {x: FieldTotals() for x in ts}
     for i, row in enumerate(rows):
         check_cancelled(progress)
@@ -191,22 +225,37 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
             total[x].add(tot)
         progress.set_progress(100.0 * (i + 1) / max(1, len(rows)))
 
-    def result(x: float) -> Dict[str, Any]:
-        return {"threshold": x, "degradation": degradation, "seed": seed, "split": split,
+    def result(x: Candidate) -> Dict[str, Any]:
+        return {"threshold": x[0], "seed_threshold": x[1], "degradation": degradation,
+                "seed": seed, "split": split, "n_left_out": exclude or 0,
                 "hr_gsd_m": HR_GSD_M, "tolerance_m": TOL_M, "clear_m": CLEAR_M,
                 "model": str(loaded.path), "total": total[x].as_dict(),
                 "by_dataset": {k: v.as_dict() for k, v in sorted(by_ds[x].items())},
                 "by_content": {k: v.as_dict() for k, v in sorted(by_ct[x].items())}}
 
     if thresholds:
-        return {"by_threshold": {str(x): result(x) for x in ts}}
-    return result(t)
+        return {"by_threshold": {candidate_key(x): result(x) for x in ts}}
+    return result(ts[0])
+
+
+def _candidates(card: Any, threshold: Optional[float],
+                thresholds: Optional[Sequence[Union[float, Candidate]]],
+                vectorize: Any) -> List[Candidate]:
+    """The candidates to evaluate: ``thresholds`` (bare floats take the seed of
+    ``vectorize``), else ``threshold``, else the card's threshold and seed."""
+    if thresholds:
+        return [(float(x), None) if isinstance(x, (int, float)) else (float(x[0]), x[1])
+                for x in thresholds]
+    if threshold is not None:
+        return [(float(threshold), None)]
+    return [card_candidate(card)]
 
 
 def evaluate_scenes(model_path: Optional[PathLike], ortho_dir: PathLike,
                     threshold: Optional[float] = None, vectorize: Any = None,
                     device: str = "auto",
-                    thresholds: Optional[Sequence[float]] = None) -> Dict[str, Any]:
+                    thresholds: Optional[Sequence[Union[float, Candidate]]] = None
+                    ) -> Dict[str, Any]:
     """False-positive density on crack-free orthophoto scenes (trees, cars, kerbs, roofs):
     the held-out part of each shared orthophoto (:data:`core.train.negatives.TRAIN_FRACTION`),
     read as input at the model's GSD; every detected line is a false positive. With
@@ -220,10 +269,9 @@ def evaluate_scenes(model_path: Optional[PathLike], ortho_dir: PathLike,
 
     choice = resolve_device(device, "auto")
     loaded = load_model(model_path, device=choice.torch_device)
-    t = float(threshold if threshold is not None else loaded.card.recommended_threshold)
-    ts = [float(x) for x in thresholds] if thresholds else [t]
+    ts = _candidates(loaded.card, threshold, thresholds, vectorize)
     s = loaded.card.scale
-    out: Dict[float, Dict[str, Any]] = {x: {} for x in ts}
+    out: Dict[Candidate, Dict[str, Any]] = {x: {} for x in ts}
     total = {x: FieldTotals() for x in ts}
     for path in sorted(Path(ortho_dir).glob("*.tif")):
         im = _read(path)
@@ -238,17 +286,18 @@ def evaluate_scenes(model_path: Optional[PathLike], ortho_dir: PathLike,
         valid_hr = np.repeat(np.repeat(valid, s, 0), s, 1)
         prob[~valid_hr] = 0.0
         for x in ts:
-            cfg, _ = field_configs(x, vectorize)
+            cfg, _ = field_configs(x[0], vectorize, x[1])
             tot = image_totals(prob, np.zeros(prob.shape, bool), ~valid_hr, cfg, cfg)
             out[x][path.stem] = tot.as_dict()
             total[x].add(tot)
 
-    def result(x: float) -> Dict[str, Any]:
-        return {"threshold": x, "scenes": out[x], "total": total[x].as_dict(),
+    def result(x: Candidate) -> Dict[str, Any]:
+        return {"threshold": x[0], "seed_threshold": x[1], "scenes": out[x],
+                "total": total[x].as_dict(),
                 "note": "held-out part of each orthophoto read as model-resolution input "
                         f"(HR {HR_GSD_M * 1000:g} mm/px); every line is a false positive"}
 
     if thresholds:
-        return {"by_threshold": {str(x): result(x) for x in ts}}
-    return result(t)
+        return {"by_threshold": {candidate_key(x): result(x) for x in ts}}
+    return result(ts[0])
 

@@ -2,8 +2,9 @@
 
 Pipeline, per tile of the one tiler (:mod:`csbsr.core.raster.tiling`; memory bounded):
 
-1. threshold (``p >= cfg.threshold``), drop small components and blobs, fill small holes
-   (:mod:`.clean`);
+1. threshold (``p >= cfg.threshold``), keep only regions that reach ``cfg.seed_threshold``
+   somewhere (hysteresis over the whole raster, :mod:`.hysteresis`), drop small components
+   and blobs, fill small holes (:mod:`.clean`);
 2. Lee skeleton (scikit-image) -> skan path graph, pruned until stable (:mod:`.graph`);
 3. per edge: smoothing, width profiles, free-tip extension (:mod:`.centerline`);
 4. pieces clipped to the tile's core (:mod:`.window`); pieces that meet on a seam are
@@ -34,6 +35,7 @@ from ..raster.io import read_checked
 from ..raster.tiling import BlockMap, Tile, group_blocks, plan_tiles
 from ..records import CrackNetwork
 from .config import VectorizeConfig
+from .hysteresis import SeedMap, seed_map
 from .network import assemble
 from .stitch import Piece, join_through_degree2, merge_seams
 from .window import vectorize_window
@@ -164,7 +166,11 @@ def vectorize_raster(path: Any, cfg: Optional[VectorizeConfig] = None,
         kind = "mask" if binary else "prob"
         blocks = None
         if block_map is not None:
-            plan = VectorizePlan(str(path), cfg, scale, kind, aoi)
+            from .measure import make_georef
+
+            seeds = _seeds(RasterReader(src, scale), h, w, cfg, aoi,
+                           make_georef(src.transform, src.crs), progress)
+            plan = VectorizePlan(str(path), cfg, scale, kind, aoi, seeds)
             blocks = _blocked_tiles(plan, _vector_grid(w, h, cfg), block_map)
         return _run(RasterReader(src, scale), h, w, src.transform, src.crs, cfg, progress,
                     model_name, aoi, kind, blocks)
@@ -204,6 +210,7 @@ class VectorizePlan:
         scale: full-scale value of the raster (1, 255 or 65535).
         src: "prob" or "mask" (what widths are measured on).
         aoi: optional shapely (multi)polygon in the raster CRS.
+        seeds: the hysteresis of the whole raster (None = off).
     """
 
     path: str
@@ -211,6 +218,7 @@ class VectorizePlan:
     scale: float
     src: str
     aoi: Any = None
+    seeds: Optional[SeedMap] = None
 
 
 def vectorize_block(plan: VectorizePlan, span: Tuple[int, int]
@@ -230,7 +238,7 @@ def vectorize_block(plan: VectorizePlan, span: Tuple[int, int]
         tiles = list(grid.tiles())
         read = RasterReader(src, plan.scale)
         return [_tile_pieces(read, tiles[k], k, src.height, src.width, plan.cfg, plan.src,
-                             plan.aoi, geo) for k in range(span[0], span[1])]
+                             plan.aoi, geo, plan.seeds) for k in range(span[0], span[1])]
 
 
 def _blocked_tiles(plan: VectorizePlan, grid: Any, block_map: BlockMap
@@ -274,7 +282,8 @@ def _run(read: Reader, height: int, width: int, transform: Any, crs: Any,
     pieces: List[Piece] = []
     analysed_m2 = 0.0
     if blocks is None:
-        blocks = (_tile_pieces(read, tile, k, height, width, cfg, src, aoi, geo)
+        seeds = _seeds(read, height, width, cfg, aoi, geo, progress)
+        blocks = (_tile_pieces(read, tile, k, height, width, cfg, src, aoi, geo, seeds)
                   for k, tile in enumerate(grid.tiles()))
     for k, (tile_pieces, area) in enumerate(blocks):
         check_cancelled(progress)
@@ -291,30 +300,58 @@ def _run(read: Reader, height: int, width: int, transform: Any, crs: Any,
     return net
 
 
-def _tile_pieces(read: Reader, tile: Tile, k: int, height: int, width: int,
-                 cfg: VectorizeConfig, src: str, aoi: Any, geo: Any
-                 ) -> Tuple[List[Piece], float]:
-    """Vectorize tile ``k``: its pieces clipped to its core, and its analysed area (m²)."""
-    from affine import Affine
+def _seeds(read: Reader, height: int, width: int, cfg: VectorizeConfig, aoi: Any, geo: Any,
+           progress: Progress) -> Optional[SeedMap]:
+    """The hysteresis of the raster on the cores of the vectorization grid (None = off)."""
+    if not cfg.hysteresis:
+        return None
+    progress.set_status("finding the seeds of the cracks (hysteresis)")
+    grid = _vector_grid(width, height, cfg)
+    cores: List[List[Tuple[int, int, int, int]]] = []
+    for tile in grid.tiles():
+        if tile.col == 0:
+            cores.append([])
+        c = tile.core
+        cores[-1].append((c.row_off, c.col_off, c.height, c.width))
 
-    bounds = Window(0, 0, width, height)
-    rd = tile.read.intersection(bounds)
-    r0, c0, r1, c1 = rd.row_off, rd.col_off, rd.row_off + rd.height, rd.col_off + rd.width
-    p, valid = read(r0, c0, r1 - r0, c1 - c0)
+    def masked(r0: int, c0: int, h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
+        check_cancelled(progress)
+        return _read_window(read, r0, c0, h, w, aoi, geo)
+
+    return seed_map(masked, cores, float(cfg.threshold), float(cfg.seed_threshold or 0.0))
+
+
+def _read_window(read: Reader, r0: int, c0: int, h: int, w: int, aoi: Any, geo: Any
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+    """(p, valid) of a window, pixels outside the AOI polygon (if any) made invalid."""
+    p, valid = read(r0, c0, h, w)
     if aoi is not None:
+        from affine import Affine
         from rasterio.features import geometry_mask
 
         aff = Affine(geo.a, geo.b, geo.c, geo.d, geo.e, geo.f)
         valid = valid & geometry_mask([aoi], out_shape=valid.shape,
                                       transform=aff @ Affine.translation(c0, r0), invert=True)
         p = np.where(valid, p, 0.0).astype(np.float32)
+    return p, valid
+
+
+def _tile_pieces(read: Reader, tile: Tile, k: int, height: int, width: int,
+                 cfg: VectorizeConfig, src: str, aoi: Any, geo: Any,
+                 seeds: Optional[SeedMap] = None) -> Tuple[List[Piece], float]:
+    """Vectorize tile ``k``: its pieces clipped to its core, and its analysed area (m²)."""
+    bounds = Window(0, 0, width, height)
+    rd = tile.read.intersection(bounds)
+    r0, c0, r1, c1 = rd.row_off, rd.col_off, rd.row_off + rd.height, rd.col_off + rd.width
+    p, valid = _read_window(read, r0, c0, r1 - r0, c1 - c0, aoi, geo)
     interior = (r0 > 0, r1 < height, c0 > 0, c1 < width)
     kc = tile.core
     core = (float(kc.col_off) if kc.col_off > 0 else -INF,
             float(kc.col_off + kc.width) if kc.col_off + kc.width < width else INF,
             float(kc.row_off) if kc.row_off > 0 else -INF,
             float(kc.row_off + kc.height) if kc.row_off + kc.height < height else INF)
-    pieces = vectorize_window(p, valid, (r0, c0), core, interior, cfg, k, src)
+    keep = seeds.keep(r0, c0, r1 - r0, c1 - c0) if seeds is not None else None
+    pieces = vectorize_window(p, valid, (r0, c0), core, interior, cfg, k, src, keep)
     # analysed area: valid pixels inside the core
     sub = valid[kc.row_off - r0:kc.row_off - r0 + kc.height,
                 kc.col_off - c0:kc.col_off - c0 + kc.width]

@@ -21,6 +21,10 @@ class VectorizeConfig:
 
     Attributes:
         threshold: crack if probability >= threshold (0-1; also the width iso-level).
+        seed_threshold: hysteresis: a connected region of the mask (``p >= threshold``) is
+            kept only if its peak probability reaches this (0-1): weak responses are kept
+            where they continue a confident crack, isolated ones are dropped. None or a
+            value <= threshold = off (``csbsr run`` then takes the model card's).
         min_area_px: connected components smaller than this (pixels) are dropped.
         hole_area_px: holes smaller than this (pixels) inside cracks are filled.
         min_length_px: isolated tip-to-tip fragments shorter than this (pixels) are dropped.
@@ -55,6 +59,7 @@ class VectorizeConfig:
     """
 
     threshold: float = 0.5
+    seed_threshold: Optional[float] = None
     min_area_px: int = 20
     hole_area_px: int = 8
     min_length_px: float = 10.0
@@ -80,6 +85,9 @@ class VectorizeConfig:
     def __post_init__(self) -> None:
         if not 0.0 < float(self.threshold) < 1.0:
             raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.seed_threshold is not None and not 0.0 <= float(self.seed_threshold) < 1.0:
+            raise ConfigError(f"seed_threshold must be in [0, 1) (0 = off), "
+                              f"got {self.seed_threshold}")
         if self.standard not in (*SEVERITY_STANDARDS, "custom"):
             raise ConfigError(
                 f"standard must be one of {[*SEVERITY_STANDARDS, 'custom']}, got {self.standard!r}"
@@ -118,6 +126,11 @@ class VectorizeConfig:
                 f"window_px ({self.window_px}) must be >= 2 * overlap_px + 32 "
                 f"({2 * int(self.overlap_px) + 32})"
             )
+
+    @property
+    def hysteresis(self) -> bool:
+        """True when ``seed_threshold`` drops regions (it is above ``threshold``)."""
+        return self.seed_threshold is not None and self.seed_threshold > self.threshold
 
     def severity_thresholds_mm(self) -> Tuple[float, float]:
         """Return the (low/medium, medium/high) width limits in mm of the chosen standard."""

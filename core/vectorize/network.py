@@ -243,6 +243,7 @@ def assemble(chains: List[Piece], geo: Any, cfg: VectorizeConfig, analysed_m2: f
         n_truncated=sum(int(s.record.edge_trunc or 0) for s in segments),
         gsd_mm=gsd_run_mm, standard=std_label, thresholds_mm=tuple(thresholds),
         severity_basis=cfg.severity_basis, threshold=cfg.threshold,
+        seed_threshold=float(cfg.seed_threshold or 0.0) if cfg.hysteresis else None,
         min_crack_length_m=cfg.min_crack_length_m, min_elongation=cfg.min_elongation,
         length_mode=length_mode, road_azimuth_deg=cfg.road_azimuth_deg, width_source=src,
         raster_size=(int(shape[1]), int(shape[0])), crs=geo.crs_name, crs_wkt=geo.crs_wkt,

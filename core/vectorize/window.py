@@ -5,7 +5,7 @@ any window of a raster and stitch the pieces afterwards (:mod:`.stitch`).
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -17,8 +17,8 @@ from .stitch import Core, Piece, clip
 
 
 def vectorize_window(p: np.ndarray, valid: np.ndarray, origin: Tuple[int, int], core: Core,
-                     interior: Interior, cfg: VectorizeConfig, wid: int, src: str
-                     ) -> List[Piece]:
+                     interior: Interior, cfg: VectorizeConfig, wid: int, src: str,
+                     keep: Optional[np.ndarray] = None) -> List[Piece]:
     """Vectorize one window; return the pieces inside its core (global pixel coordinates).
 
     Args:
@@ -31,8 +31,12 @@ def vectorize_window(p: np.ndarray, valid: np.ndarray, origin: Tuple[int, int], 
         cfg: vectorization settings.
         wid: the window's index (unique per raster).
         src: "prob" or "mask" (what widths are measured on).
+        keep: (H, W) bool pixels of seeded regions (hysteresis, :mod:`.hysteresis`); None =
+            every region.
     """
     mask = (p >= float(cfg.threshold)) & valid
+    if keep is not None:
+        mask &= keep
     if not mask.any():
         return []
     mask = clean_mask(mask, cfg, interior)

@@ -38,6 +38,7 @@ ROAD_AZIMUTH = "ROAD_AZIMUTH"
 MIN_CRACK_LENGTH_CM = "MIN_CRACK_LENGTH_CM"
 LENGTHS = "LENGTHS"
 MIN_ELONGATION = "MIN_ELONGATION"
+SEED_THRESHOLD = "SEED_THRESHOLD"
 MIN_AREA_PX = "MIN_AREA_PX"
 MIN_LENGTH_PX = "MIN_LENGTH_PX"
 SIMPLIFY_PX = "SIMPLIFY_PX"
@@ -76,6 +77,12 @@ def add_vectorize_parameters(alg: CsbsrAlgorithm, with_threshold: bool = True) -
         LENGTHS, tr("Lengths"),
         options=[tr("On the ellipsoid of the layer's CRS"),
                  tr("Grid distance in the layer CRS")], defaultValue=0))
+    default_seed = "off" if with_threshold else "the model's recommended"
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
+        SEED_THRESHOLD, tr("Draw a crack only where its probability somewhere reaches "
+                           f"(hysteresis; empty = {default_seed}, 0 = off)"),
+        type=QgsProcessingParameterNumber.Double, defaultValue=None, optional=True,
+        minValue=0.0, maxValue=0.99)))
     alg.addParameter(advanced(QgsProcessingParameterNumber(
         MIN_ELONGATION, tr("Drop blobs less elongated than (skeleton length² / area; 0 keeps "
                            "them)"),
@@ -120,6 +127,7 @@ def vectorize_arguments(alg: CsbsrAlgorithm, parameters: Dict[str, Any], context
                                                                        context)
     args += ["--lengths", LENGTH_MODES[mode]]
     for name, flag in ((MIN_CRACK_LENGTH_CM, "--min-crack-length-cm"),
+                       (SEED_THRESHOLD, "--seed-threshold"),
                        (MIN_ELONGATION, "--min-elongation"), (MIN_AREA_PX, "--min-area-px"),
                        (MIN_LENGTH_PX, "--min-length-px"), (SIMPLIFY_PX, "--simplify-px")):
         if _set(parameters, name):

@@ -152,3 +152,30 @@ def test_ellipsoid_lengths_differ_from_grid_by_the_projection_scale(ortho: Path,
     # UTM 33N at 500 km easting, 5000 km northing: scale factor about 0.9996, so the
     # ellipsoidal length is about 0.04 % longer than the grid length
     assert tot["ellipsoid"] / tot["grid"] == pytest.approx(1 / 0.9996, rel=2e-4)
+
+
+def test_the_cards_hysteresis_seed_is_used_and_recorded(ortho: Path, tiny_model: Path,
+                                                        tmp_path: Path) -> None:
+    """A card's recommended_seed_threshold reaches the crack lines and the run record; the
+    user's seed (0 = off) wins."""
+    import dataclasses
+    import json
+
+    from csbsr.core.model.card import load_model, save_model
+    from csbsr.core.run import run_pipeline
+    from csbsr.core.vectorize.config import VectorizeConfig
+
+    loaded = load_model(tiny_model)
+    card = dataclasses.replace(loaded.card, recommended_seed_threshold=0.999999)
+    seeded = save_model(loaded.model, card, tmp_path / "m" / "seeded.safetensors")
+    plain = run_pipeline(ortho, tmp_path / "plain", _cfg(tiny_model), report=False)
+    res = run_pipeline(ortho, tmp_path / "seeded", _cfg(seeded), report=False)
+    off = run_pipeline(ortho, tmp_path / "off", _cfg(seeded), report=False,
+                       vectorize_cfg=VectorizeConfig(seed_threshold=0.0))
+    record = json.loads(res.outputs["run"].read_text())
+    assert record["vectorize"]["seed_threshold"] == 0.999999
+    assert res.summary["seed_threshold"] == 0.999999
+    assert plain.summary["total_len_m"] > 0
+    assert res.summary["total_len_m"] < plain.summary["total_len_m"]
+    assert off.summary["seed_threshold"] is None
+    assert off.summary["total_len_m"] == plain.summary["total_len_m"]

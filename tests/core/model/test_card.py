@@ -195,3 +195,16 @@ def test_unknown_architecture_is_refused(saved: tuple) -> None:
     card.write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="deeplab.*known"):
         read_card(card)
+
+
+def test_the_hysteresis_seed_round_trips_and_is_checked(tmp_path: Path, cfg) -> None:
+    from csbsr.core.errors import ConfigError
+
+    model = build_model(cfg).eval()
+    card = ModelCard(model=cfg, recommended_threshold=0.8, recommended_seed_threshold=0.98)
+    path = save_model(model, card, tmp_path / "s.safetensors")
+    assert read_card(path).recommended_seed_threshold == 0.98
+    assert ModelCard(model=cfg).recommended_seed_threshold is None  # older cards: off
+    for bad in (0.5, 1.0, "0.9", True):
+        with pytest.raises(ConfigError, match="recommended_seed_threshold"):
+            ModelCard(model=cfg, recommended_threshold=0.8, recommended_seed_threshold=bad)
