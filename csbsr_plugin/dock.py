@@ -219,8 +219,23 @@ class CsbsrDock(QgsDockWidget):
         else:
             self.card_label.setText(f"<b>{html.escape(self.card.name)}</b>: "
                                     f"{html.escape(self.card.plain)}")
+        self._explain_threshold()
         self.save_settings()
         self._inputs_changed()
+
+    def _explain_threshold(self) -> None:
+        """Say what "model's recommended" is for the chosen model (threshold and seed)."""
+        tip = "A pixel is crack when the model's probability reaches the threshold."
+        text = "model's recommended"
+        if self.card is not None:
+            text += f" ({self.card.threshold:.2f})"
+            if self.card.seed_threshold is not None:
+                tip += (f" With this model a crack is drawn only if it reaches "
+                        f"{self.card.seed_threshold:.2f} somewhere along it: faint lines "
+                        "that continue a sure crack are kept, faint lines on their own are "
+                        "not.")
+        self.threshold_spin.setSpecialValueText(text)
+        self.threshold_spin.setToolTip(tip)
 
     def _inputs_changed(self, *_args: Any) -> None:
         # not saved here: the layer combo also changes while a project loads its layers

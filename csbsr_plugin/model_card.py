@@ -29,6 +29,8 @@ class Card:
         scale: super-resolution factor.
         input_gsd_mm: the ground resolution it was trained for (mm/px), None = any.
         threshold: its recommended probability threshold.
+        seed_threshold: its hysteresis seed (a crack is drawn only if it reaches this
+            somewhere), None = none.
         plain: one sentence for an inspector.
         data: the whole card.
     """
@@ -40,6 +42,7 @@ class Card:
     threshold: float
     plain: str
     data: Dict[str, Any]
+    seed_threshold: Optional[float] = None
 
 
 def read_card(model: Optional[str] = None) -> Card:
@@ -85,4 +88,5 @@ def read_card(model: Optional[str] = None) -> Card:
     return Card(path=path, name=path.stem, scale=int(arch.get("scale") or 1),
                 input_gsd_mm=float(gsd) * 1000.0 if gsd else None,
                 threshold=float(threshold),
+                seed_threshold=None if seed is None else float(seed),
                 plain=model_in_plain_words(data), data=data)

@@ -359,7 +359,8 @@ def read_padded(src: Any, bands: Sequence[int], row0: int, row1: int, col0: int,
     Returns:
         (data, valid): data (C, row1-row0, col1-col0) in the raster's dtype; valid (same
         H, W) bool from the dataset mask (nodata, alpha and internal masks merged), finite
-        values (float rasters) and, when given, outside the edge ``collar`` (:func:`find_edge_collar`).
+        values (float rasters) and, when given, outside the edge ``collar``
+        (:func:`find_edge_collar`).
     """
     from rasterio.windows import Window
 

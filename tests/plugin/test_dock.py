@@ -143,6 +143,9 @@ def test_gsd_is_said_before_running(dock, qgis_iface, shared_ortho: Path,
     fine = QgsRasterLayer(str(sample_ortho), "sample", "gdal")
     QgsProject.instance().addMapLayers([coarse, fine])
     try:
+        # the shipped model's threshold and hysteresis seed, in words
+        assert dock.threshold_spin.specialValueText() == "model's recommended (0.70)"
+        assert "0.98 somewhere" in dock.threshold_spin.toolTip()
         dock.raster_combo.setLayer(fine)
         assert "8 mm/px; the model expects 8 mm/px" in dock.gsd_label.text()
         assert "#1a7f37" in dock.gsd_label.text()  # ok

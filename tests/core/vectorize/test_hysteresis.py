@@ -68,17 +68,28 @@ def test_a_seed_outside_0_1_is_refused(seed: float) -> None:
         VectorizeConfig(threshold=0.5, seed_threshold=seed)
 
 
+def random_cracks(seed_rng: int, h: int, w: int, n: int, levels: tuple,
+                  spots: bool) -> np.ndarray:
+    """(h, w) probability: background < 0.3, ``n`` random polylines at a level drawn from
+    ``levels`` (lo, hi), each with (``spots``) a 2x2 spot of 0.97 somewhere in the raster."""
+    import cv2
+
+    rng = np.random.default_rng(seed_rng)
+    p = (rng.random((h, w)) * 0.3).astype(np.float32)
+    for _ in range(n):
+        pts = (rng.random((3, 2)) * [w, h]).astype(np.int32)
+        cv2.polylines(p, [pts], False, float(rng.uniform(*levels)), int(rng.integers(1, 4)))
+        if spots:
+            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+            p[y:y + 2, x:x + 2] = np.maximum(p[y:y + 2, x:x + 2], 0.97)
+    return p
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**31 - 1), st.floats(0.55, 0.99))
 def test_hysteresis_only_removes(seed_rng: int, seed: float) -> None:
     """With a seed, every drawn line is one drawn without it (never new length)."""
-    import cv2
-
-    rng = np.random.default_rng(seed_rng)
-    p = (rng.random((64, 96)) * 0.3).astype(np.float32)
-    for _ in range(3):
-        pts = (rng.random((3, 2)) * [96, 64]).astype(np.int32)
-        cv2.polylines(p, [pts], False, float(rng.uniform(0.5, 1.0)), int(rng.integers(1, 4)))
+    p = random_cracks(seed_rng, 64, 96, 3, (0.5, 1.0), spots=False)
     base = VectorizeConfig(threshold=0.5, min_crack_length_m=0.0, min_elongation=0.0)
     raw = vectorize_array(p, T, "EPSG:32633", base)
     seeded = vectorize_array(p, T, "EPSG:32633", VectorizeConfig(
@@ -86,22 +97,28 @@ def test_hysteresis_only_removes(seed_rng: int, seed: float) -> None:
     assert seeded.summary.total_len_m <= raw.summary.total_len_m + 1e-9
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2**31 - 1), st.integers(48, 96))
-def test_hysteresis_does_not_depend_on_the_window_size(seed_rng: int, window: int) -> None:
-    """Regions that run through several windows are seeded (or not) as a whole."""
-    import cv2
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31 - 1), st.integers(16, 90), st.integers(16, 130))
+def test_the_seed_map_equals_whole_raster_hysteresis(seed_rng: int, core_h: int,
+                                                     core_w: int) -> None:
+    """Regions running through several cores are seeded (or not) as a whole: the keep mask
+    assembled from any grid of cores is the whole-raster hysteresis, pixel for pixel."""
+    from csbsr.core.vectorize.hysteresis import seed_map
+    from scipy import ndimage as ndi
 
-    rng = np.random.default_rng(seed_rng)
-    p = (rng.random((120, 200)) * 0.3).astype(np.float32)
-    for _ in range(4):
-        pts = (rng.random((3, 2)) * [200, 120]).astype(np.int32)
-        cv2.polylines(p, [pts], False, float(rng.uniform(0.55, 0.9)), int(rng.integers(1, 4)))
-        y, x = int(rng.integers(0, 120)), int(rng.integers(0, 200))
-        p[y:y + 2, x:x + 2] = np.maximum(p[y:y + 2, x:x + 2], 0.97)
-    kw = dict(threshold=0.5, seed_threshold=0.95, min_crack_length_m=0.0, min_elongation=0.0)
-    whole = vectorize_array(p, T, "EPSG:32633", VectorizeConfig(**kw))
-    tiled = vectorize_array(p, T, "EPSG:32633", VectorizeConfig(
-        **kw, window_px=window + 64, overlap_px=32))
-    assert math.isclose(tiled.summary.total_len_m, whole.summary.total_len_m, rel_tol=0.02,
-                        abs_tol=4 * GSD)
+    p = random_cracks(seed_rng, 120, 200, 5, (0.55, 0.9), spots=True)
+    valid = np.ones(p.shape, bool)
+    valid[:, 150:153] = False  # a nodata seam cuts some regions
+    lab, n = ndi.label((p >= 0.5) & valid, structure=np.ones((3, 3), bool))
+    peak = np.asarray(ndi.maximum(p, lab, index=np.arange(n + 1)))
+    expected = (lab > 0) & (peak >= 0.95)[lab]
+    cores = [[(r, c, min(core_h, 120 - r), min(core_w, 200 - c))
+              for c in range(0, 200, core_w)] for r in range(0, 120, core_h)]
+
+    def read(r0: int, c0: int, h: int, w: int) -> tuple:
+        return p[r0:r0 + h, c0:c0 + w], valid[r0:r0 + h, c0:c0 + w]
+
+    seeds = seed_map(read, cores, 0.5, 0.95)
+    assert np.array_equal(seeds.keep(0, 0, 120, 200), expected)
+    # any window is the matching part of it
+    assert np.array_equal(seeds.keep(7, 11, 50, 90), expected[7:57, 11:101])
