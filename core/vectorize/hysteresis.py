@@ -58,9 +58,9 @@ def _label(read: WindowReader, box: Box, threshold: float, seed: float
     p, valid = read(*box)
     lab, n = ndi.label((p >= threshold) & valid, structure=EIGHT)
     seeded = np.zeros(n + 1, bool)
-    if n:
-        peak = ndi.maximum(p, lab, index=np.arange(1, n + 1))
-        seeded[1:] = np.asarray(peak, dtype=np.float64) >= seed
+    if n:  # a region is seeded when one of its pixels reaches the seed
+        seeded[np.unique(lab[p >= seed])] = True
+        seeded[0] = False
     return lab.astype(np.int32), n, seeded
 
 
