@@ -1,8 +1,9 @@
 """The model card as the dock shows it, read from the model's ``.json`` beside its weights.
 
-Plain JSON (no torch, no engine import): the engine checks the weights themselves when it
-runs. The sentence an inspector reads comes from ``core.report.style.model_in_plain_words``,
-the same words as the report's title block.
+The card's values are checked by the engine's own rules (``core.model.card.read_card``: plain
+JSON, no torch), so the dock refuses before Run exactly what a run would refuse; the engine
+checks the weights themselves when it runs. The sentence an inspector reads comes from
+``core.report.style.model_in_plain_words``, the same words as the report's title block.
 """
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..core.errors import CsbsrError
 from ..core.model.card import DEFAULT_MODEL_NAME
+from ..core.model.card import read_card as read_engine_card
 from ..core.report.style import model_in_plain_words
 from .paths import RESOURCES
 
 DEFAULT_MODEL = RESOURCES / "models" / DEFAULT_MODEL_NAME
-FORMAT_NAME = "csbsr-model"
 
 
 @dataclass(frozen=True)
@@ -64,29 +66,13 @@ def read_card(model: Optional[str] = None) -> Card:
                          f"{path.name} (same name, .json)") from None
     except ValueError as exc:
         raise ValueError(f"the model card {card_path.name} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise ValueError(f"{card_path.name} is not a CSBSR model card (format "
-                         f"{FORMAT_NAME!r} expected)")
-    # early notice of the common faults; the engine validates the whole card when it runs
-    missing = [k for k in ("model", "input_gsd_m", "recommended_threshold", "normalisation",
-                           "halo_lr_px") if k not in data]
-    if missing:
-        raise ValueError(f"{card_path.name} lacks {', '.join(missing)}: use the card that came "
-                         "with the model")
-    threshold, gsd = data.get("recommended_threshold"), data.get("input_gsd_m")
-    if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-        raise ValueError(f"{card_path.name}: recommended_threshold must be a probability "
-                         f"between 0 and 1, got {threshold!r}")
-    seed = data.get("recommended_seed_threshold")
-    if seed is not None and (not isinstance(seed, (int, float)) or not threshold <= seed < 1):
-        raise ValueError(f"{card_path.name}: recommended_seed_threshold must be a probability "
-                         f"from recommended_threshold up to 1, or null, got {seed!r}")
-    if gsd is not None and (not isinstance(gsd, (int, float)) or not gsd > 0):
-        raise ValueError(f"{card_path.name}: input_gsd_m must be a ground resolution in metres "
-                         f"> 0, got {gsd!r}")
-    arch = data.get("model") or {}
-    return Card(path=path, name=path.stem, scale=int(arch.get("scale") or 1),
+    try:
+        card = read_engine_card(card_path)
+    except CsbsrError as exc:
+        raise ValueError(str(exc)) from None
+    gsd, seed = card.input_gsd_m, card.recommended_seed_threshold
+    return Card(path=path, name=path.stem, scale=int(card.model.scale),
                 input_gsd_mm=float(gsd) * 1000.0 if gsd else None,
-                threshold=float(threshold),
+                threshold=float(card.recommended_threshold),
                 seed_threshold=None if seed is None else float(seed),
                 plain=model_in_plain_words(data), data=data)
