@@ -200,7 +200,7 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
     progress = progress or NullProgress()
     choice = resolve_device(device, "auto")
     loaded = load_model(model_path, device=choice.torch_device)
-    ts = _candidates(loaded.card, threshold, thresholds, vectorize)
+    ts = _candidates(loaded.card, threshold, thresholds)
     cfgs = {x: field_configs(x[0], vectorize, x[1]) for x in ts}
     rows = subset_rows(read_manifests(list(manifests), [split]), limit)
     if exclude:
@@ -239,10 +239,10 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
 
 
 def _candidates(card: Any, threshold: Optional[float],
-                thresholds: Optional[Sequence[Union[float, Candidate]]],
-                vectorize: Any) -> List[Candidate]:
-    """The candidates to evaluate: ``thresholds`` (bare floats take the seed of
-    ``vectorize``), else ``threshold``, else the card's threshold and seed."""
+                thresholds: Optional[Sequence[Union[float, Candidate]]]) -> List[Candidate]:
+    """The candidates to evaluate: ``thresholds`` (a bare float has no seed of its own:
+    :func:`field_configs` then takes the one of ``vectorize``), else ``threshold``, else the
+    card's threshold and seed."""
     if thresholds:
         return [(float(x), None) if isinstance(x, (int, float)) else (float(x[0]), x[1])
                 for x in thresholds]
@@ -269,7 +269,7 @@ def evaluate_scenes(model_path: Optional[PathLike], ortho_dir: PathLike,
 
     choice = resolve_device(device, "auto")
     loaded = load_model(model_path, device=choice.torch_device)
-    ts = _candidates(loaded.card, threshold, thresholds, vectorize)
+    ts = _candidates(loaded.card, threshold, thresholds)
     s = loaded.card.scale
     out: Dict[Candidate, Dict[str, Any]] = {x: {} for x in ts}
     total = {x: FieldTotals() for x in ts}

@@ -13,7 +13,7 @@ pixel, ~50 MB for a 400 Mpx raster). Each window then takes its keep mask from t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -91,11 +91,12 @@ def seed_map(read: WindowReader, cores: Sequence[Sequence[Box]], threshold: floa
     rows, cols = len(cores), len(cores[0])
     offset = np.zeros((rows, cols), np.int64)
     seeded_all: List[np.ndarray] = [np.zeros(1, bool)]
-    edges = {"top": {}, "bottom": {}, "left": {}, "right": {}}  # type: dict
+    edges: Dict[str, Dict[Tuple[int, int], np.ndarray]] = {
+        "top": {}, "bottom": {}, "left": {}, "right": {}}
     total = 0
     for i in range(rows):
         for j in range(cols):
-            lab, n, seeded = _label(read, tuple(cores[i][j]), threshold, seed)  # type: ignore[arg-type]
+            lab, n, seeded = _label(read, cores[i][j], threshold, seed)
             offset[i, j] = total
             g = np.where(lab > 0, lab.astype(np.int64) + total, 0)
             edges["top"][i, j], edges["bottom"][i, j] = g[0], g[-1]
@@ -123,9 +124,9 @@ def seed_map(read: WindowReader, cores: Sequence[Sequence[Box]], threshold: floa
     packed: List[np.ndarray] = []
     for i in range(rows):
         for j in range(cols):
-            box = tuple(cores[i][j])
-            lab, _, _ = _label(read, box, threshold, seed)  # type: ignore[arg-type]
+            box = cores[i][j]
+            lab, _, _ = _label(read, box, threshold, seed)
             k = np.where(lab > 0, keep[lab.astype(np.int64) + offset[i, j]], False)
-            boxes.append(box)  # type: ignore[arg-type]
+            boxes.append(box)
             packed.append(np.packbits(k.ravel()))
     return SeedMap(tuple(boxes), tuple(packed))
