@@ -43,7 +43,9 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     s = res.summary
     say(progress, f"cracks: {s.get('n_segments', 0)} segments, {s.get('total_len_m', 0.0):.2f} "
                   f"m in total, density {s.get('density_m_m2') or 0.0:.3f} m/m2 over "
-                  f"{s.get('area_m2', 0.0):.2f} m2")
+                  f"{s.get('area_m2', 0.0):.2f} m2"
+                  + (f"; drawn only where the probability reaches {s['seed_threshold']:.2f}"
+                     if s.get("seed_threshold") else ""))
     result(progress, outputs={k: str(v) for k, v in res.outputs.items()}, summary=s,
            device=res.detect.device, seconds=round(res.seconds, 2))
     return 0

@@ -86,8 +86,8 @@ class VectorizeConfig:
         if not 0.0 < float(self.threshold) < 1.0:
             raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.seed_threshold is not None and not 0.0 <= float(self.seed_threshold) < 1.0:
-            raise ConfigError(f"seed_threshold must be in [0, 1) (0 = off), "
-                              f"got {self.seed_threshold}")
+            raise ConfigError(f"seed_threshold (--seed-threshold) must be a probability in "
+                              f"[0, 1), or 0 to switch the seed off; got {self.seed_threshold}")
         if self.standard not in (*SEVERITY_STANDARDS, "custom"):
             raise ConfigError(
                 f"standard must be one of {[*SEVERITY_STANDARDS, 'custom']}, got {self.standard!r}"
