@@ -128,7 +128,8 @@ class CsbsrDock(QgsDockWidget):
         self.axis_check.toggled.connect(self._axis_changed)
         self.device_combo.currentIndexChanged.connect(lambda *_: self.refresh_device())
         self.engine_panel.changed.connect(self._update_run_enabled)
-        for signal in (self.threshold_spin.valueChanged, self.out_widget.fileChanged,
+        for signal in (self.threshold_spin.valueChanged, self.seed_spin.valueChanged,
+                       self.out_widget.fileChanged,
                        self.sr_check.toggled, self.report_check.toggled,
                        self.standard_combo.currentIndexChanged, self.axis_spin.valueChanged,
                        self.min_len_spin.valueChanged, self.gsd_policy_combo.currentIndexChanged):
@@ -164,6 +165,7 @@ class CsbsrDock(QgsDockWidget):
             self.model_widget.setFilePath(values["model"])
             self.device_combo.setCurrentIndex(int(values["device"]))
             self.threshold_spin.setValue(float(values["threshold"]))
+            self.seed_spin.setValue(float(values["seed"]))
             self.out_widget.setFilePath(values["out_dir"])
             self.sr_check.setChecked(bool(values["save_sr"]))
             self.report_check.setChecked(bool(values["create_report"]))
@@ -186,6 +188,7 @@ class CsbsrDock(QgsDockWidget):
             "raster_layer": raster.id() if raster else "", "area": self.area_combo.currentIndex(),
             "aoi_layer": aoi.id() if aoi else "", "model": self.model_widget.filePath(),
             "device": self.device_combo.currentIndex(), "threshold": self.threshold_spin.value(),
+            "seed": self.seed_spin.value(),
             "out_dir": self.out_widget.filePath(), "save_sr": self.sr_check.isChecked(),
             "create_report": self.report_check.isChecked(),
             "gsd_policy": self.gsd_policy_combo.currentIndex(),
@@ -226,16 +229,22 @@ class CsbsrDock(QgsDockWidget):
     def _explain_threshold(self) -> None:
         """Say what "model's recommended" is for the chosen model (threshold and seed)."""
         tip = "A pixel is crack when the model's probability reaches the threshold."
-        text = "model's recommended"
+        text = seed_text = "model's recommended"
+        seed_tip = ("A crack is drawn only if the model's probability reaches this somewhere "
+                    "along it: faint lines that continue a sure crack are kept, faint lines "
+                    "on their own are not. Lower it to see fainter cracks (and more false "
+                    "lines); at or below the Threshold every crack region is drawn.")
         if self.card is not None:
             text += f" ({self.card.threshold:.2f})"
-            if self.card.seed_threshold is not None:
-                tip += (f" With this model a crack is drawn only if it reaches "
-                        f"{self.card.seed_threshold:.2f} somewhere along it: faint lines "
-                        "that continue a sure crack are kept, faint lines on their own are "
-                        "not.")
+            seed = self.card.seed_threshold
+            seed_text += f" ({seed:.2f})" if seed is not None else " (off)"
+            if seed is not None:
+                tip += (f" With this model a crack is drawn only if it reaches {seed:.2f} "
+                        "somewhere along it (Line confidence).")
         self.threshold_spin.setSpecialValueText(text)
         self.threshold_spin.setToolTip(tip)
+        self.seed_spin.setSpecialValueText(seed_text)
+        self.seed_spin.setToolTip(seed_tip)
 
     def _inputs_changed(self, *_args: Any) -> None:
         # not saved here: the layer combo also changes while a project loads its layers
@@ -333,6 +342,8 @@ class CsbsrDock(QgsDockWidget):
             params["MODEL"] = self.model_widget.filePath()
         if self.threshold_spin.value() > 0:
             params["THRESHOLD"] = self.threshold_spin.value()
+        if self.seed_spin.value() > 0:
+            params["SEED_THRESHOLD"] = self.seed_spin.value()
         area = self.area_combo.currentIndex()
         if area == 1:
             if self.iface is None:

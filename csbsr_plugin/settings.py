@@ -10,7 +10,7 @@ from qgis.core import QgsProject
 SCOPE = "csbsr"
 DEFAULTS: Dict[str, Any] = {
     "raster_layer": "", "area": 0, "aoi_layer": "", "model": "", "device": 0,
-    "threshold": 0.0, "out_dir": "", "save_sr": False, "gsd_policy": 0, "standard": 0,
+    "threshold": 0.0, "seed": 0.0, "out_dir": "", "save_sr": False, "gsd_policy": 0, "standard": 0,
     "use_axis": False, "axis_deg": 0.0, "min_len_cm": 5.0, "create_report": True,
 }
 RESULTS_DIR = "csbsr_results"

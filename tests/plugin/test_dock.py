@@ -3,10 +3,14 @@ options, a run through the task with styled layers in one group and the report l
 cancel, settings in the project."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+
+SHIPPED_CARD = (Path(__file__).resolve().parents[2] / "resources" / "models"
+                / "csbsr_lite2_x4.json")
 
 pytestmark = pytest.mark.qgis
 
@@ -144,8 +148,13 @@ def test_gsd_is_said_before_running(dock, qgis_iface, shared_ortho: Path,
     QgsProject.instance().addMapLayers([coarse, fine])
     try:
         # the shipped model's threshold and hysteresis seed, in words
-        assert dock.threshold_spin.specialValueText() == "model's recommended (0.70)"
-        assert "0.98 somewhere" in dock.threshold_spin.toolTip()
+        card = json.loads(SHIPPED_CARD.read_text(encoding="utf-8"))
+        t, seed = card["recommended_threshold"], card["recommended_seed_threshold"]
+        assert dock.threshold_spin.specialValueText() == f"model's recommended ({t:.2f})"
+        assert f"{seed:.2f} somewhere" in dock.threshold_spin.toolTip()
+        assert dock.seed_spin.specialValueText() == f"model's recommended ({seed:.2f})"
+        assert "fainter cracks" in dock.seed_spin.toolTip()
+        assert "SEED_THRESHOLD" not in dock.build_parameters()  # the card's seed then
         dock.raster_combo.setLayer(fine)
         assert "8 mm/px; the model expects 8 mm/px" in dock.gsd_label.text()
         assert "#1a7f37" in dock.gsd_label.text()  # ok
@@ -226,6 +235,7 @@ def test_settings_persist_in_the_project(dock, ortho_layer, tmp_path: Path) -> N
 
     dock.raster_combo.setLayer(ortho_layer)
     dock.threshold_spin.setValue(0.35)
+    dock.seed_spin.setValue(0.9)
     dock.device_combo.setCurrentIndex(1)
     dock.out_widget.setFilePath(str(tmp_path))
     dock.sr_check.setChecked(True)
@@ -235,13 +245,14 @@ def test_settings_persist_in_the_project(dock, ortho_layer, tmp_path: Path) -> N
     dock.min_len_spin.setValue(20.0)
     dock.gsd_policy_combo.setCurrentIndex(1)
     stored = settings.load(QgsProject.instance())
-    assert stored["threshold"] == pytest.approx(0.35)
+    assert stored["threshold"] == pytest.approx(0.35) and stored["seed"] == pytest.approx(0.9)
     assert stored["device"] == 1 and stored["save_sr"] is True
     assert stored["raster_layer"] == ortho_layer.id()
     assert stored["standard"] == 1 and stored["use_axis"] and stored["axis_deg"] == 12.5
     project_file = tmp_path / "p.qgz"
     assert QgsProject.instance().write(str(project_file))
     dock.threshold_spin.setValue(0.8)
+    dock.seed_spin.setValue(0.0)
     dock.min_len_spin.setValue(1.0)
     assert QgsProject.instance().read(str(project_file))
     assert dock.threshold_spin.value() == pytest.approx(0.35)
@@ -250,4 +261,6 @@ def test_settings_persist_in_the_project(dock, ortho_layer, tmp_path: Path) -> N
     params = dock.build_parameters()
     assert params["ROAD_AZIMUTH"] == 12.5 and params["MIN_CRACK_LENGTH_CM"] == 20.0
     assert params["STANDARD"] == 1
+    assert params["THRESHOLD"] == pytest.approx(0.35)
+    assert params["SEED_THRESHOLD"] == pytest.approx(0.9)
     QgsProject.instance().clear()
