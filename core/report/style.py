@@ -75,6 +75,32 @@ def _find_metric(tree: Any, names: Tuple[str, ...]) -> Optional[float]:
     return None
 
 
+def _field_words(metrics: Any) -> str:
+    """". On 300 test photos it finds about 69% of the crack length ..." from a card's field
+    metrics at its recommended setting (``field_at_threshold``: line recall and precision
+    within 2 cm; ``fp_m_per_m2_at_threshold``: false crack m/m² per content type), or ""."""
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("field_at_threshold"), dict):
+        return ""
+    field = metrics["field_at_threshold"]
+    recall = _find_metric(field, ("recall_2cm",))
+    precision = _find_metric(field, ("precision_2cm",))
+    if recall is None or precision is None:
+        return ""
+    n = _find_metric(field, ("n_images",))
+    on = f"on {int(n)} test photos" if n else "on its test photos"
+    text = (f". {on.capitalize()} it finds about {recall:.0%} of the crack length within 2 cm, and "
+            f"{precision:.0%} of what it draws is a crack")
+    fp = metrics.get("fp_m_per_m2_at_threshold")
+    values = sorted(v for v in (fp.values() if isinstance(fp, dict) else ())
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v))
+    if values:
+        span = f"{values[0]:.2f}" if values[0] == values[-1] else \
+            f"{values[0]:.2f}-{values[-1]:.2f}"
+        text += f"; on crack-free surfaces it draws {span} m of false crack per m²"
+    return text
+
+
 def model_in_plain_words(card: Dict[str, Any]) -> str:
     """One sentence about a model for an inspector: what it finds, on what imagery, how well.
 
@@ -90,9 +116,12 @@ def model_in_plain_words(card: Dict[str, Any]) -> str:
         text += f" taken at about {float(gsd) * 1000:.3g} mm per pixel"
     if scale:
         text += f", looking at them {int(scale)}x sharpened"
+    field = _field_words(card.get("metrics"))
     f1 = _find_metric(card.get("metrics"), ("f1_ods", "f1"))
     n = _find_metric(card.get("metrics"), ("n_images",))
-    if f1 is not None:
+    if field:
+        text += field
+    elif f1 is not None:
         on = f"on {int(n)} test photos " if n else "on its test photos "
         text += (f". {on.capitalize()}it agrees with cracks drawn by hand at an F1 score of "
                  f"{f1:.2f} (1 = perfect)")
