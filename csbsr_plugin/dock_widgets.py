@@ -32,6 +32,17 @@ from .engine_panel import EnginePanel
 AREAS = ("Whole layer", "Map canvas extent", "Selected polygons")
 
 
+def _probability(form: QFormLayout, label: str, step: float) -> QDoubleSpinBox:
+    """A probability field (0-0.99) whose 0 means "the model's recommended"."""
+    spin = QDoubleSpinBox()
+    spin.setRange(0.0, 0.99)
+    spin.setSingleStep(step)
+    spin.setDecimals(2)
+    spin.setSpecialValueText("model's recommended")
+    form.addRow(label, spin)
+    return spin
+
+
 def _note(form: QFormLayout) -> QLabel:
     """A wrapping, selectable note under the previous row."""
     label = QLabel()
@@ -93,18 +104,8 @@ def build(dock: Any) -> None:
     form.addRow("Device", dock.device_combo)
     dock.device_label = _note(form)
     dock.device_label.setText("device: checked when the panel opens")
-    dock.threshold_spin = QDoubleSpinBox()
-    dock.threshold_spin.setRange(0.0, 0.99)
-    dock.threshold_spin.setSingleStep(0.05)
-    dock.threshold_spin.setDecimals(2)
-    dock.threshold_spin.setSpecialValueText("model's recommended")
-    form.addRow("Threshold", dock.threshold_spin)
-    dock.seed_spin = QDoubleSpinBox()
-    dock.seed_spin.setRange(0.0, 0.99)
-    dock.seed_spin.setSingleStep(0.01)
-    dock.seed_spin.setDecimals(2)
-    dock.seed_spin.setSpecialValueText("model's recommended")
-    form.addRow("Line confidence", dock.seed_spin)
+    dock.threshold_spin = _probability(form, "Threshold", 0.05)
+    dock.seed_spin = _probability(form, "Line confidence", 0.01)
     dock.out_widget = QgsFileWidget()
     dock.out_widget.setStorageMode(QgsFileWidget.GetDirectory)
     form.addRow("Output folder", dock.out_widget)
