@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from ..core.raster.rules import mercator, no_crs
+
 
 def layer_problem(layer: Any) -> Optional[str]:
     """Why the engine would refuse this raster layer, or None.
@@ -27,12 +29,9 @@ def layer_problem(layer: Any) -> Optional[str]:
         return f"'{name}' is not a file on disk: export it to GeoTIFF first"
     crs = layer.crs()
     if not crs.isValid():
-        return (f"'{name}' has no CRS: assign one (Layer Properties > Source, or gdal_edit.py "
-                "-a_srs) so that lengths and widths can be measured")
+        return no_crs(f"'{name}'")
     if f"{crs.toProj()} ".find("+proj=merc ") >= 0:
-        return (f"'{name}' is in {crs.description() or crs.authid()}, a (Web) Mercator "
-                "projection, which inflates lengths and widths: reproject it to its UTM zone "
-                "(Raster > Projections > Warp) and choose the new layer")
+        return mercator(f"'{name}'", crs.description() or crs.authid())
     if layer.bandCount() < 3:
         return (f"'{name}' has {layer.bandCount()} band(s): the model needs 3 bands (R, G, B); "
                 "choose an RGB orthophoto")

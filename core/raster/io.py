@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InvalidInputError
+from .rules import no_crs
 
 # GDAL block cache, in BYTES (rasterio passes an int to GDALSetCacheMax64).
 GDAL_CACHE_BYTES = 256 * 2**20
@@ -143,10 +144,7 @@ def describe_raster(src: Any, bands: Sequence[int], gsd_override_m: Optional[flo
     """
     name = Path(str(src.name)).name
     if src.crs is None:
-        raise InvalidInputError(
-            f"{name} has no CRS: assign one in QGIS (Layer Properties > Source) or with "
-            "gdal_edit.py -a_srs EPSG:xxxx"
-        )
+        raise InvalidInputError(no_crs(name))
     t = src.transform
     if t.is_identity or (t.a == 1.0 and t.e == 1.0 and t.c == 0.0 and t.f == 0.0):
         raise InvalidInputError(

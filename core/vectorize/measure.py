@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..raster.rules import mercator, no_crs
 
 STANDARD_LABELS = {"d6433": "D6433", "ltpp": "LTPP", "custom": "CUSTOM"}
 
@@ -121,11 +122,7 @@ def _metres_per_degree(lat_deg: float, a: float, rf: float) -> Tuple[float, floa
     return math.radians(1.0) * n * math.cos(phi), math.radians(1.0) * m
 
 
-_NO_CRS = (
-    "the raster has no CRS, so lengths and widths cannot be measured in metres: assign the "
-    "orthophoto's projected CRS in QGIS (Layer Properties > Source > Assigned CRS, then save) "
-    "or with gdal_edit.py -a_srs EPSG:xxxx FILE.tif"
-)
+_NO_CRS = no_crs("the raster")
 
 
 def make_georef(transform: Any, crs: Any) -> Georef:
@@ -166,12 +163,7 @@ def make_georef(transform: Any, crs: Any) -> Georef:
     if pcrs.coordinate_operation is not None:
         method = pcrs.coordinate_operation.method_name.lower()
     if "mercator" in method and "transverse" not in method:
-        raise InvalidInputError(
-            f"CRS {pcrs.name!r} is a (Web) Mercator projection, which inflates lengths and "
-            "widths by 1/cos(latitude) (x1.56 at 50 deg N): reproject the raster to a local "
-            "projected CRS such as its UTM zone (gdalwarp -t_srs EPSG:326xx in.tif out.tif, or "
-            "QGIS Raster > Projections > Warp) and run again"
-        )
+        raise InvalidInputError(mercator("the raster", repr(pcrs.name)))
     unit = 1.0
     try:
         axis = pcrs.axis_info[0]
