@@ -122,8 +122,9 @@ def evaluate_model(model_path: Optional[Union[str, Path]],
                    mode: str = "joint", limit: Optional[int] = None,
                    hr_policy: str = "effective", padding: str = "reflect",
                    device: str = "auto", precision: str = "fp32", hd_every: int = 1,
-                   progress: Optional[Progress] = None, by_dataset: bool = False,
-                   report_threshold: Optional[float] = None) -> Dict[str, Any]:
+                   with_hd: bool = True, progress: Optional[Progress] = None,
+                   by_dataset: bool = False, report_threshold: Optional[float] = None
+                   ) -> Dict[str, Any]:
     """Load a model (None = the shipped default) and evaluate it on a manifest split.
 
     Args:
@@ -138,6 +139,7 @@ def evaluate_model(model_path: Optional[Union[str, Path]],
         padding: blur padding of the degradation ("reflect" or "zero").
         device, precision: see :func:`core.device.resolve_device` (fp32 by default: exact).
         hd_every: HD on every n-th threshold (1 = all 99).
+        with_hd: compute HD95 at all (False: ``hd95_min`` and ``ahd95`` are None).
         by_dataset: add ``per_dataset`` metrics (see :func:`evaluate_items`).
         report_threshold: the threshold of the per-data-set P/R/F1 (default: the IoU-best).
 
@@ -167,13 +169,14 @@ def evaluate_model(model_path: Optional[Union[str, Path]],
     progress.set_status(f"evaluating {len(items)} images ({mode}, {choice.description})")
     t0 = time.perf_counter()
     with torch.no_grad():
-        res = evaluate_items(loaded.model, items, mode=mode, hd_every=hd_every,
+        res = evaluate_items(loaded.model, items, mode=mode, hd_every=hd_every, with_hd=with_hd,
                              device=torch.device(choice.torch_device),
                              autocast_ctx=lambda: autocast(choice),
                              progress=sub_progress(progress, 10, 100),
                              by_dataset=by_dataset, report_threshold=report_threshold)
     res.update({"split": split, "degradation": degradation, "seed": seed, "mode": mode,
                 "model": str(loaded.path), "hr_policy": hr_policy,
+                "hd_every": hd_every if with_hd else None,
                 "eval_seconds": round(time.perf_counter() - t0, 1)})
     return res
 

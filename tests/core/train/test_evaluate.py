@@ -89,3 +89,21 @@ def test_evaluate_real_val_images(model_path, shared_cracks):
     res = evaluate_model(model_path, shared_cracks / "manifest.tsv", split="val", limit=2,
                          device="cpu")
     assert res["n_images"] == 2 and res["psnr"] > 15
+
+
+def test_cli_evaluate_hd_options(model_path, manifest, capsys):
+    from csbsr.core.cli import main
+
+    base = ["-q", "evaluate", "--model", str(model_path), "--manifest", str(manifest),
+            "--limit", "2"]
+    assert main([*base, "--no-hd"]) == 0
+    no_hd = json.loads(capsys.readouterr().out)
+    assert no_hd["hd95_min"] is None and no_hd["ahd95"] is None and no_hd["hd_every"] is None
+    assert main([*base, "--hd-every", "10"]) == 0
+    coarse = json.loads(capsys.readouterr().out)
+    assert coarse["hd_every"] == 10 and coarse["hd95_min"] is not None
+    assert coarse["f1_ods"] == no_hd["f1_ods"]  # HD does not touch the other metrics
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--hd-every", "0"])
+    assert exc.value.code == 2
+    assert "--hd-every" in capsys.readouterr().err
