@@ -187,7 +187,7 @@ def _check_measurable(raster: Any) -> None:
 
     with open_raster(raster) as src:
         if src.crs is not None:
-            make_georef(src.transform, src.crs)
+            make_georef(src.transform, src.crs, Path(str(raster)).name)
 
 
 def _update_run_record(run_json: Path, final: Path, **fields: Any) -> None:

@@ -24,6 +24,7 @@ import functools
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -139,7 +140,7 @@ def vectorize_raster(path: Any, cfg: Optional[VectorizeConfig] = None,
         if src.crs is None:
             from .measure import make_georef
 
-            make_georef(src.transform, None)  # raises the no-CRS message
+            make_georef(src.transform, None, Path(path).name)  # raises the no-CRS message
         h, w = src.height, src.width
         step = max(256, int(cfg.window_px))
         vmax, binary = 0.0, True
@@ -169,7 +170,7 @@ def vectorize_raster(path: Any, cfg: Optional[VectorizeConfig] = None,
             from .measure import make_georef
 
             seeds = _seeds(RasterReader(src, scale), h, w, cfg, aoi,
-                           make_georef(src.transform, src.crs), progress)
+                           make_georef(src.transform, src.crs, Path(path).name), progress)
             plan = VectorizePlan(str(path), cfg, scale, kind, aoi, seeds)
             blocks = _blocked_tiles(plan, _vector_grid(w, h, cfg), block_map)
         return _run(RasterReader(src, scale), h, w, src.transform, src.crs, cfg, progress,
@@ -233,7 +234,7 @@ def vectorize_block(plan: VectorizePlan, span: Tuple[int, int]
     from .measure import make_georef
 
     with rasterio.open(plan.path) as src:
-        geo = make_georef(src.transform, src.crs)
+        geo = make_georef(src.transform, src.crs, Path(plan.path).name)
         grid = _vector_grid(src.width, src.height, plan.cfg)
         tiles = list(grid.tiles())
         read = RasterReader(src, plan.scale)

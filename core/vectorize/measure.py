@@ -122,11 +122,10 @@ def _metres_per_degree(lat_deg: float, a: float, rf: float) -> Tuple[float, floa
     return math.radians(1.0) * n * math.cos(phi), math.radians(1.0) * m
 
 
-_NO_CRS = no_crs("the raster")
-
-
-def make_georef(transform: Any, crs: Any) -> Georef:
+def make_georef(transform: Any, crs: Any, name: str = "the raster") -> Georef:
     """Build a :class:`Georef` from an affine transform and a CRS (rasterio/pyproj/WKT/EPSG).
+
+    ``name`` (the file's name where known) is what a refusal calls the raster.
 
     Raises:
         InvalidInputError: no CRS, a Mercator CRS (lengths inflated by 1/cos(latitude)), a
@@ -135,17 +134,17 @@ def make_georef(transform: Any, crs: Any) -> Georef:
     from pyproj import CRS
 
     if crs is None or (isinstance(crs, str) and not crs.strip()):
-        raise InvalidInputError(_NO_CRS)
+        raise InvalidInputError(no_crs(name))
     try:
         if hasattr(crs, "to_wkt") and not isinstance(crs, CRS):
             crs = crs.to_wkt()
         pcrs = CRS.from_user_input(crs)
     except Exception as exc:  # pyproj raises its own CRSError
-        raise InvalidInputError(f"unreadable CRS {crs!r} ({exc}); {_NO_CRS}") from exc
+        raise InvalidInputError(f"unreadable CRS {crs!r} ({exc}); {no_crs(name)}") from exc
     a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
     if abs(a * e - b * d) < 1e-30 or not all(map(math.isfinite, (a, b, c, d, e, f))):
         raise InvalidInputError(
-            f"the raster's geotransform {tuple(transform)[:6]} is degenerate: fix its "
+            f"the geotransform of {name} {tuple(transform)[:6]} is degenerate: fix its "
             "georeferencing (gdal_edit.py -a_ullr or QGIS Georeferencer)"
         )
     if pcrs.is_geographic:
@@ -156,14 +155,14 @@ def make_georef(transform: Any, crs: Any) -> Georef:
         return Georef(a, b, c, d, e, f, pcrs.to_wkt(), True, 1.0, pcrs.name, ea, erf)
     if not pcrs.is_projected:
         raise InvalidInputError(
-            f"CRS {pcrs.name!r} is neither projected nor geographic: reproject the raster to a "
-            "projected CRS in metres (gdalwarp -t_srs EPSG:326xx)"
+            f"the CRS {pcrs.name!r} of {name} is neither projected nor geographic: reproject "
+            "it to a projected CRS in metres (gdalwarp -t_srs EPSG:326xx)"
         )
     method = ""
     if pcrs.coordinate_operation is not None:
         method = pcrs.coordinate_operation.method_name.lower()
     if "mercator" in method and "transverse" not in method:
-        raise InvalidInputError(mercator("the raster", repr(pcrs.name)))
+        raise InvalidInputError(mercator(name, repr(pcrs.name)))
     unit = 1.0
     try:
         axis = pcrs.axis_info[0]

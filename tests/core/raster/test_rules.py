@@ -34,5 +34,23 @@ def test_the_engine_refuses_in_these_words(tmp_path: Path) -> None:
         make_georef(Affine(0.01, 0, 0, 0, -0.01, 0), "EPSG:3857")
     assert str(info.value) == mercator("the raster", "'WGS 84 / Pseudo-Mercator'")
     with pytest.raises(InvalidInputError) as info:
+        make_georef(Affine(0.01, 0, 0, 0, -0.01, 0), "EPSG:3857", "b.tif")
+    assert str(info.value) == mercator("b.tif", "'WGS 84 / Pseudo-Mercator'")
+    with pytest.raises(InvalidInputError) as info:
         make_georef(Affine(0.01, 0, 0, 0, -0.01, 0), None)
     assert str(info.value) == no_crs("the raster")
+
+
+def test_csbsr_run_names_the_mercator_file(tmp_path: Path, capsys: pytest.CaptureFixture
+                                           ) -> None:
+    from csbsr.core.cli import main
+
+    path = tmp_path / "webmerc.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=3, dtype="uint8",
+                       crs="EPSG:3857",
+                       transform=Affine(0.01, 0, 500000, 0, -0.01, 5000000)) as dst:
+        dst.write(np.zeros((3, 8, 8), np.uint8))
+    assert main(["-q", "run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+    err = capsys.readouterr().err.strip()
+    assert err == "csbsr: error: " + mercator("webmerc.tif", "'WGS 84 / Pseudo-Mercator'")
