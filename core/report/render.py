@@ -58,8 +58,14 @@ def _read_preview(path: Path, bounds: Optional[Tuple[float, float, float, float]
 
 
 def _figure(w_in: float, h_in: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    import warnings
+
+    with warnings.catch_warnings():
+        # The reports draw no 3D axes; where QGIS's system matplotlib toolkits shadow the
+        # venv's (a --system-site-packages venv), matplotlib warns it cannot offer them.
+        warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     fig = Figure(figsize=(w_in, h_in), dpi=110)
     FigureCanvasAgg(fig)
