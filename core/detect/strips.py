@@ -92,10 +92,15 @@ class StripOut:
 def prepare_net(loaded: Any, choice: Any) -> Any:
     """The network of ``loaded`` on the chosen device, in eval mode, BatchNorm folded and
     PReLU as LeakyReLU (:mod:`..model.fuse`), channels_last when it can (in place:
-    idempotent, so a cached model is prepared once)."""
+    idempotent, so a cached model is prepared once). On the CPU, freed feature maps are kept
+    for reuse (:func:`..device.keep_freed_memory`)."""
     import torch
 
+    from ..device import keep_freed_memory
     from ..model.fuse import fuse_for_inference
+
+    if not choice.is_gpu:
+        keep_freed_memory()
 
     net = fuse_for_inference(loaded.model.to(choice.torch_device))
     if choice.is_gpu:

@@ -85,7 +85,7 @@ class Trainer:
                  negatives: Optional[Union[PathLike, Sequence[PathLike]]] = None) -> None:
         import torch
 
-        from ..device import resolve_device
+        from ..device import keep_freed_memory, resolve_device
         from ..model.card import build_model
         from .data import fixed_eval_items, load_samples, read_manifests, subset_rows
         from .sampler import CropPolicy, PatchSampler
@@ -113,6 +113,8 @@ class Trainer:
                                   "start without --resume")
         self.choice = resolve_device(cfg.device, cfg.precision)
         self.device = torch.device(self.choice.torch_device)
+        if not self.choice.is_gpu:
+            keep_freed_memory()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)

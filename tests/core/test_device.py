@@ -1,6 +1,11 @@
 """Device resolution: the CPU path here, clear errors for an unavailable GPU."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from csbsr.core.device import autocast, cpu_bf16_native, resolve_device
@@ -52,3 +57,35 @@ def test_autocast_bf16_on_cpu_runs_a_conv() -> None:
 def test_cuda_device_is_chosen_automatically() -> None:
     choice = resolve_device("auto")
     assert choice.is_gpu and choice.description.startswith("CUDA:")
+
+
+_FAULTS = """
+import json, resource, sys
+import torch
+from csbsr.core.device import keep_freed_memory
+tuned = keep_freed_memory()
+assert keep_freed_memory() == tuned  # idempotent
+faults = []
+for _ in range(20):  # a forward pass's feature maps, again and again
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    x = torch.empty(40 * 2 ** 20 // 4)  # a 40 MB block, over glibc's largest mmap threshold
+    x.fill_(1.0)
+    del x
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+print(json.dumps({"tuned": tuned, "faults": faults}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+@pytest.mark.parametrize("setting", ["", "system"])
+def test_freed_feature_maps_are_reused_without_page_faults(setting: str) -> None:
+    env = {**os.environ, "CSBSR_MALLOC": setting}
+    out = subprocess.run([sys.executable, "-c", _FAULTS], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    pages = 40 * 2 ** 20 // 4096
+    steady = res["faults"][-5:]  # glibc settles within a few blocks
+    if setting == "system":  # glibc's default: every 40 MB block is mapped and faulted anew
+        assert res["tuned"] is False and min(steady) > pages // 2
+    else:
+        assert res["tuned"] is True and max(steady) < pages // 20
