@@ -42,7 +42,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 HALO = 16
-DESIGN = """## How the pipeline works (core/infer.py, core/tiling.py, core/raster_io.py)
+DESIGN = """## How the pipeline works (core/detect/strips.py, core/raster/)
 
 - Reads: one row of tiles by at most 2048 LR columns per window, clipped to the raster and
   reflect-padded with numpy (never `boundless=True`), prefetched by one reader thread
@@ -50,18 +50,27 @@ DESIGN = """## How the pipeline works (core/infer.py, core/tiling.py, core/raste
 - Tiles: fixed shape (core + halo on each side; the last core of a row/column is shifted back
   inside the raster), batched; entirely invalid cores are skipped and stay nodata; invalid
   pixels inside a tile are filled with the tile's valid mean. CPU: channels_last and bf16
-  autocast where the CPU has native bf16 (`core.device`), batch 1, tile 128; GPU: tile 256,
-  batch 8, halved on out-of-memory.
+  autocast where the CPU has native bf16 (`core.device`), batch 1; tile and halo from the
+  model card (lite2: 256 + 24; this section's pipeline rows use 128 + 16); GPU: batch 8,
+  halved on out-of-memory.
+- The network as inference runs it (`core/model/fuse.py`, same function to float rounding,
+  tested): BatchNorm folded into the convolutions, PReLU as LeakyReLU, and each SFT (the
+  BlurSkip and KBPN modulation) without concatenating its spatially constant kernel code to
+  the features: that (B, C + D, H, W) concatenation came out channels-first, so its two
+  branch convolutions at HR size ran 4-5x slower than their channels_last neighbours; the
+  code's share of the first conv is a per-edge constant computed on a 3 x 3 patch.
+- Memory (`core.device.keep_freed_memory`, Linux/glibc): a lite2 tile's HR feature maps are
+  10-120 MB, above glibc's largest mmap threshold, so by default every one was mapped fresh
+  and freed back to the OS: about 650,000 page faults per 304^2 tile, a third of its time.
+  The engine turns mmap off for its process (blocks stay in the heap and are reused; the
+  peak-RSS rows above are measured with it).
 - Stitching: centre crop (each output pixel comes from exactly one tile core, written once).
   Exact for a translation-equivariant network whose receptive-field radius is at most the
-  halo (tested bit-for-bit up to float16 storage with a purely local net). The CSBSR model
-  is *not* translation-equivariant: the segmentation input is instance-normalised per image
-  and the PSP head pools globally, so each tile sees its own statistics. Measured with the
-  shipped lite model on the demo sample (tests/core/test_infer.py and a 256^2 crop):
-  tile 32 + halo 16: mean |dp| 0.016, 0.8 % mask pixels flipped; tile 128 + halo 16:
-  mean |dp| 0.035, 2.0 % flipped (halo 32: 0.026, 1.6 %), against whole-image inference of
-  the crop (itself only one more arbitrary "tile"). Random-weight lite models agree to
-  float16 rounding for the probability and 1 DN for the SR image.
+  halo. lite2 is tile-exact by construction (fixed input normalisation, no global pooling,
+  the blur kernel estimated once per raster): tiled = whole-image inference is tested on a
+  real raster for tiles of 64, 128 and 256 LR px (docs/results.md). The first lite model
+  (v1) is not: its segmentation input is instance-normalised per tile and its PSP head
+  pools over the tile (tile 128 + halo 16: 2.0 % of mask pixels flip).
 - Writes: tiled 512 DEFLATE GeoTIFFs (BIGTIFF=IF_SAFER) under a temporary name, one window
   at a time, overviews at the end, then `os.replace`; cancelled or failed runs delete them.
 """
