@@ -43,7 +43,6 @@ class SplitSFT(nn.Module):
 
     def __init__(self, sft: SFT, feat_ch: int) -> None:
         super().__init__()
-        self.feat_ch = feat_ch
         self.first = nn.ModuleList()
         self.rest = nn.ModuleList()
         for i, branch in enumerate((sft.scale, sft.shift)):
