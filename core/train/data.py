@@ -37,6 +37,8 @@ from ..progress import NullProgress, Progress, check_cancelled
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .degrade import Camera
+
 HR_POLICIES = ("effective", "stored")
 REQUIRED_COLUMNS = ("dataset", "stem", "image", "mask", "recommended_role")
 MASK_DOWNSAMPLE_THRESHOLD = 0.25
@@ -287,14 +289,17 @@ class EvalItem:
 
 
 def fixed_eval_items(samples: Sequence[Sample], seed: int = 5, protocol: str = "paper",
-                     scale: int = 4, padding: str = "reflect") -> List[EvalItem]:
-    """The fixed degraded evaluation set: one deterministic LR per sample (see degrade)."""
-    from .degrade import fixed_degradation
+                     scale: int = 4, padding: str = "reflect",
+                     camera: Optional[Camera] = None) -> List[EvalItem]:
+    """The fixed degraded evaluation set: one deterministic LR per sample (see degrade);
+    ``camera``: the sensor part of "realistic" (:class:`.degrade.Camera`; None = the
+    protocol's own)."""
+    from .degrade import REALISTIC_CAMERA, fixed_degradation
 
     items = []
     for s in samples:
         hr = to_tensor_image(s.image)
         d = fixed_degradation(hr, s.row.dataset, s.row.stem, seed=seed, protocol=protocol,
-                              scale=scale, padding=padding)
+                              scale=scale, padding=padding, camera=camera or REALISTIC_CAMERA)
         items.append(EvalItem(row=s.row, lr=d.lr, hr=d.hr, mask=s.mask, kernel=d.kernel))
     return items

@@ -17,7 +17,9 @@ Protocols (selected by name with :func:`degrade`):
       of the scene, a slight linear motion blur folded into the 21x21 kernel (so the true
       kernel stays known), the paper's down-scale, signal-dependent sensor noise and JPEG
       compression; the LR is clamped and quantised to 8 bit. The HR target carries the
-      same exposure change (the camera saw that scene), nothing else.
+      same exposure change (the camera saw that scene), nothing else. Its sensor part is a
+      :class:`Camera` (noise on/off, JPEG quality range), so a study can switch one part off
+      and keep every other random draw (``scripts/degradation_study.py``).
 
 The fixed evaluation set (:func:`fixed_degradation`) is a deterministic function of
 (dataset, stem, seed, protocol): every evaluation of every model sees the same LR input.
@@ -27,7 +29,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
@@ -217,9 +219,37 @@ class Degraded:
     kernel: torch.Tensor
 
 
+@dataclass(frozen=True)
+class Camera:
+    """The sensor end of the "realistic" protocol, applied to the LR image (8 bit out).
+
+    Attributes:
+        noise: add signal-dependent Gaussian noise (read sigma ~ U(0.002, 0.015), shot
+            sigma ~ U(0, 0.02) x sqrt(signal); intensities in [0, 1]).
+        jpeg_quality: (low, high) JPEG quality range, drawn uniformly per image
+            (inclusive); None = no JPEG (8-bit rounding only).
+
+    The random draws are made whatever is switched off, so every other part of a
+    degradation (kernel, exposure, motion, noise pattern) stays the same.
+    """
+
+    noise: bool = True
+    jpeg_quality: Optional[Tuple[int, int]] = (50, 95)
+
+    def __post_init__(self) -> None:
+        q = self.jpeg_quality
+        if q is not None and not 1 <= int(q[0]) <= int(q[1]) <= 100:
+            raise InvalidInputError(f"jpeg_quality must be (low, high) with 1 <= low <= high "
+                                    f"<= 100, got {q!r}")
+
+
+#: the camera of the "realistic" protocol (what every figure labelled realistic used)
+REALISTIC_CAMERA = Camera()
+
+
 def degrade(hr: torch.Tensor, rng: np.random.Generator, protocol: str = "paper",
             scale: int = 4, padding: str = "reflect", quantise: bool = False,
-            kernel_size: int = KERNEL_SIZE) -> Degraded:
+            kernel_size: int = KERNEL_SIZE, camera: Camera = REALISTIC_CAMERA) -> Degraded:
     """Degrade a batch of HR images with the named protocol.
 
     Args:
@@ -230,6 +260,7 @@ def degrade(hr: torch.Tensor, rng: np.random.Generator, protocol: str = "paper",
         padding: blur padding, "reflect" or "zero" (reference parity).
         quantise: clamp the LR to [0, 1] and round to 8 bit (always on for "realistic").
         kernel_size: kernel support (odd), HR pixels.
+        camera: the sensor part of "realistic" (ignored by "paper").
 
     Returns:
         :class:`Degraded` with the LR input, the HR target and the true kernel.
@@ -256,7 +287,7 @@ def degrade(hr: torch.Tensor, rng: np.random.Generator, protocol: str = "paper",
     kt = torch.as_tensor(kernels, dtype=hr.dtype, device=hr.device)
     lr = redegrade(target, kt, scale, padding)
     if protocol == "realistic":
-        lr = _camera_noise_and_jpeg(lr, rng)
+        lr = _camera_noise_and_jpeg(lr, rng, camera)
     elif quantise:
         lr = quantise_8bit(lr)
     return Degraded(lr=lr, hr=target, kernel=kt)
@@ -267,8 +298,10 @@ def quantise_8bit(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255.0).round() / 255.0
 
 
-def _camera_noise_and_jpeg(lr: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Signal-dependent Gaussian noise (shot + read), then JPEG (quality 50-95), 8 bit."""
+def _camera_noise_and_jpeg(lr: torch.Tensor, rng: np.random.Generator,
+                           camera: Camera = REALISTIC_CAMERA) -> torch.Tensor:
+    """Signal-dependent Gaussian noise (shot + read), then JPEG, 8 bit (see :class:`Camera`;
+    the draws do not depend on what it switches off)."""
     import cv2
     import torch
 
@@ -279,9 +312,15 @@ def _camera_noise_and_jpeg(lr: torch.Tensor, rng: np.random.Generator) -> torch.
         read = rng.uniform(0.002, 0.015)
         shot = rng.uniform(0.0, 0.02)
         std = np.sqrt(read ** 2 + shot ** 2 * arr[i])
-        noisy = np.clip(arr[i] + rng.standard_normal(arr[i].shape) * std, 0, 1)
+        z = rng.standard_normal(arr[i].shape)
+        noisy = np.clip(arr[i] + z * std, 0, 1) if camera.noise else arr[i]
         img8 = np.round(noisy.transpose(1, 2, 0) * 255).astype(np.uint8)
-        quality = int(rng.integers(50, 96))
+        u = int(rng.integers(50, 96))
+        if camera.jpeg_quality is None:
+            out[i] = img8.transpose(2, 0, 1).astype(np.float32) / 255.0
+            continue
+        lo, hi = (int(q) for q in camera.jpeg_quality)
+        quality = lo + (u - 50) * (hi - lo) // 45  # the same draw, mapped onto [lo, hi]
         ok, buf = cv2.imencode(".jpg", img8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:  # pragma: no cover (cv2 always encodes uint8 RGB)
             raise InvalidInputError("JPEG encoding failed in the realistic degradation")
@@ -302,14 +341,15 @@ def image_seed(dataset: str, stem: str, seed: int = TEST_SEED) -> np.random.Gene
 
 def fixed_degradation(hr: torch.Tensor, dataset: str, stem: str, seed: int = TEST_SEED,
                       protocol: str = "paper", scale: int = 4,
-                      padding: str = "reflect") -> Degraded:
+                      padding: str = "reflect", camera: Camera = REALISTIC_CAMERA) -> Degraded:
     """Degrade one HR image (1, 3, H, W) deterministically for evaluation.
 
     The LR is clamped to [0, 1] and quantised to 8 bit (as the reference's saved PNG test
     set; we round where the reference truncates).
     """
     rng = image_seed(dataset, stem, seed)
-    return degrade(hr, rng, protocol=protocol, scale=scale, padding=padding, quantise=True)
+    return degrade(hr, rng, protocol=protocol, scale=scale, padding=padding, quantise=True,
+                   camera=camera)
 
 
 def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:

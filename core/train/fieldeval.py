@@ -24,11 +24,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..progress import NullProgress, Progress, check_cancelled
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .degrade import Camera
 
 HR_GSD_M = 0.002
 TOL_M = 0.02
@@ -167,7 +170,8 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
                    limit: Optional[int] = None, device: str = "auto",
                    progress: Optional[Progress] = None,
                    thresholds: Optional[Sequence[Union[float, Candidate]]] = None,
-                   exclude: Optional[int] = None) -> Dict[str, Any]:
+                   exclude: Optional[int] = None, datasets: Optional[Sequence[str]] = None,
+                   camera: Optional[Camera] = None) -> Dict[str, Any]:
     """Field metrics of a model on a split, per data set, per content type and in total.
 
     Args:
@@ -186,6 +190,9 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
             ``{"by_threshold": {candidate_key: <result of one candidate>}}``.
         exclude: leave out the stratified subset of this many images (the calibration
             images of ``scripts/train_default.py``): figures on images nothing was chosen on.
+        datasets: only these data sets of the split (None = all).
+        camera: the sensor part of the realistic degradation (:class:`.degrade.Camera`;
+            None = the protocol's own); recorded in the result.
 
     Returns:
         ``{"total": {...}, "by_dataset": {...}, "by_content": {...}, "threshold": t, ...}``
@@ -206,6 +213,8 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
     if exclude:
         left_out = {(r.dataset, r.stem) for r in subset_rows(rows, exclude)}
         rows = [r for r in rows if (r.dataset, r.stem) not in left_out]
+    if datasets is not None:
+        rows = [r for r in rows if r.dataset in set(datasets)]
     by_ds: Dict[Candidate, Dict[str, FieldTotals]] = {x: {} for x in ts}
     by_ct: Dict[Candidate, Dict[str, FieldTotals]] = {x: {} for x in ts}
     total = {x: FieldTotals() for x in ts}
@@ -213,7 +222,7 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
         check_cancelled(progress)
         sample = load_samples([row], "effective", multiple=loaded.card.scale)[0]
         item = fixed_eval_items([sample], seed=seed, protocol=degradation,
-                                scale=loaded.card.scale)[0]
+                                scale=loaded.card.scale, camera=camera)[0]
         with torch.inference_mode(), autocast(choice):
             out = loaded.model(item.lr.to(choice.torch_device))
         prob = torch.sigmoid(out.seg_logits.float())[0, 0].cpu().numpy()
@@ -228,6 +237,7 @@ def evaluate_field(model_path: Optional[PathLike], manifests: Sequence[PathLike]
     def result(x: Candidate) -> Dict[str, Any]:
         return {"threshold": x[0], "seed_threshold": x[1], "degradation": degradation,
                 "seed": seed, "split": split, "n_left_out": exclude or 0,
+                "camera": None if camera is None else dataclasses.asdict(camera),
                 "hr_gsd_m": HR_GSD_M, "tolerance_m": TOL_M, "clear_m": CLEAR_M,
                 "model": str(loaded.path), "total": total[x].as_dict(),
                 "by_dataset": {k: v.as_dict() for k, v in sorted(by_ds[x].items())},

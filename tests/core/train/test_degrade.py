@@ -128,3 +128,35 @@ def test_fixed_degradation_depends_only_on_row_and_seed():
     c = D.fixed_degradation(hr, "ds", "img1", seed=6)
     assert not torch.allclose(a.kernel, c.kernel)
     torch.testing.assert_close(a.lr * 255, (a.lr * 255).round())  # 8-bit like a saved PNG
+
+
+def test_camera_parts_switch_off_without_changing_the_other_draws():
+    """The realistic protocol's sensor end (noise, JPEG) can be switched off part by part
+    (scripts/degradation_study.py); the kernel, exposure and motion stay the same draws."""
+    g = torch.linspace(0, 1, 64)
+    hr = (0.5 + 0.4 * torch.sin(g[None, :] * 40) * torch.cos(g[:, None] * 23)).expand(1, 3, 64, 64)
+
+    def run(camera):
+        return D.fixed_degradation(hr.clone(), "ds", "img", protocol="realistic", camera=camera)
+
+    full = run(D.REALISTIC_CAMERA)
+    clean = run(D.Camera(noise=False, jpeg_quality=None))
+    noisy = run(D.Camera(noise=True, jpeg_quality=None))
+    jpeg_low = run(D.Camera(noise=False, jpeg_quality=(10, 10)))
+    jpeg_high = run(D.Camera(noise=False, jpeg_quality=(100, 100)))
+    for d in (clean, noisy, jpeg_low, jpeg_high):
+        torch.testing.assert_close(d.kernel, full.kernel)
+        torch.testing.assert_close(d.hr, full.hr)
+    # no noise, no JPEG: the 8-bit rounding of the blurred, down-scaled target, exactly
+    expect = (D.redegrade(full.hr, full.kernel, 4).clamp(0, 1) * 255).round() / 255
+    torch.testing.assert_close(clean.lr, expect, atol=1e-6, rtol=0)
+    # sensor noise: read sigma >= 0.002 (0.5 grey levels), at most ~0.025 here
+    resid = float((noisy.lr - clean.lr).std())
+    assert 0.5 / 255 < resid < 0.03
+    # JPEG: quality 10 departs from the clean image much more than quality 100
+    err_low = float((jpeg_low.lr - clean.lr).abs().mean())
+    err_high = float((jpeg_high.lr - clean.lr).abs().mean())
+    assert err_low > 3 * err_high
+    assert not torch.equal(full.lr, clean.lr)
+    with pytest.raises(InvalidInputError, match="jpeg_quality"):
+        D.Camera(jpeg_quality=(90, 50))

@@ -54,3 +54,37 @@ def test_candidate_grid_and_keys() -> None:
     grid = candidate_grid((0.8, 0.95), (None, 0.9, 0.98))
     assert grid == [(0.8, None), (0.8, 0.9), (0.8, 0.98), (0.95, None), (0.95, 0.98)]
     assert [candidate_key(c) for c in grid[:3]] == ["0.8", "0.8/0.9", "0.8/0.98"]
+
+
+def test_evaluate_field_on_chosen_sets_and_a_switched_off_camera(shared_cracks, tmp_path,
+                                                                 one_torch_thread) -> None:
+    """The shipped model on two real UAV75 val photos (a DeepCrack row is filtered out by
+    ``datasets``); the sensor noise and JPEG of the realistic protocol switched off are
+    recorded and give other lines than the full protocol."""
+    import csv
+
+    from csbsr.core.train.degrade import Camera
+    from csbsr.core.train.fieldeval import evaluate_field
+
+    with open(shared_cracks / "manifest.tsv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    val = [r for r in rows if r["recommended_role"] == "val"]
+    pick = [r for r in val if r["dataset"] == "uav75"][:2] + \
+        [r for r in val if r["dataset"] == "deepcrack"][:1]
+    for r in pick:
+        r["image"], r["mask"] = (str(shared_cracks / r[k]) for k in ("image", "mask"))
+    man = tmp_path / "m.tsv"
+    with open(man, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+        w.writeheader()
+        w.writerows(pick)
+    full = evaluate_field(None, [man], degradation="realistic", datasets=["uav75"],
+                          device="cpu")
+    clean = evaluate_field(None, [man], degradation="realistic", datasets=["uav75"],
+                           device="cpu", camera=Camera(noise=False, jpeg_quality=None))
+    assert full["total"]["n_images"] == clean["total"]["n_images"] == 2
+    assert list(full["by_dataset"]) == ["uav75"]
+    assert full["camera"] is None
+    assert clean["camera"] == {"noise": False, "jpeg_quality": None}
+    assert full["total"]["gt_len_m"] == pytest.approx(clean["total"]["gt_len_m"])
+    assert full["total"]["det_len_m"] != pytest.approx(clean["total"]["det_len_m"])
